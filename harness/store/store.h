@@ -1,0 +1,154 @@
+// The SQLite results store: every run, epoch row, eval row and artifact, with provenance.
+//
+// Torch-free by design (harness/store never includes torch). One Store object owns one
+// connection; it is not shared between threads. Several processes may write the same file at
+// once: WAL journal, a busy timeout, and every write in its own IMMEDIATE transaction retried on
+// SQLITE_BUSY, so no row is lost.
+//
+// Schema (version kSchemaVersion, forward migrations in store.cpp):
+//   meta(key PRIMARY KEY, value)                       -- 'schema_version'
+//   runs(id, hash UNIQUE, config_json, method, status, reason, started, finished, git_sha,
+//        torch_version, device, world_size, per_device_batch, host, pid, label, suite)
+//   epochs(run_id, epoch, loss, lr, img_per_s, data_wait, peak_mem, extra_json,
+//          UNIQUE(run_id, epoch))
+//   evals(id, run_id, protocol, metric, value, card_json, created)
+//   artifacts(run_id, kind, path, sha256)
+//   alarms(id, run_id, epoch, kind, reason, advice, created)
+//   bench(id, name, value, unit, git_sha, host, created, extra_json)
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+struct sqlite3;
+
+namespace swavbench {
+
+inline constexpr int kSchemaVersion = 1;
+
+// Run status values, as stored.
+inline constexpr const char* kStatusRunning = "running";
+inline constexpr const char* kStatusDone = "done";
+inline constexpr const char* kStatusFailed = "failed";
+inline constexpr const char* kStatusInterrupted = "interrupted";
+
+struct RunRow {
+  int64_t id = 0;
+  std::string hash;
+  std::string config_json;
+  std::string method;
+  std::string status;
+  std::string reason;  // why it failed or was interrupted; empty otherwise
+  std::string started, finished;  // ISO-8601 UTC; finished empty while running
+  std::string git_sha, torch_version, device, host;
+  int world_size = 1;
+  int per_device_batch = 0;
+  int64_t pid = 0;
+  std::string label;  // free text from the script (not part of the hash)
+  std::string suite;  // the Lua file that asked for the run
+};
+
+struct EpochRow {
+  int64_t run_id = 0;
+  int epoch = 0;
+  double loss = 0, lr = 0, img_per_s = 0, data_wait = 0;
+  double peak_mem = 0;  // bytes
+  std::string extra_json = "{}";  // method logs (e.g. code entropy, knn accuracy)
+};
+
+struct EvalRow {
+  int64_t run_id = 0;
+  std::string protocol;  // "knn", "linear_fast", ...
+  std::string metric;    // "top1_k20", "top1_best", ...
+  double value = 0;
+  std::string card_json = "{}";  // the protocol card: split, epochs, lr, seed, ...
+  std::string created;
+};
+
+struct ArtifactRow {
+  int64_t run_id = 0;
+  std::string kind;  // "checkpoint", "plot", ...
+  std::string path;
+  std::string sha256;
+};
+
+struct AlarmRow {
+  int64_t run_id = 0;
+  int epoch = 0;
+  std::string kind;    // "collapse", "nan"
+  std::string reason;  // what was observed
+  std::string advice;  // what users should try
+  std::string created;
+};
+
+struct BenchRow {
+  std::string name;
+  double value = 0;
+  std::string unit;
+  std::string git_sha, host, created;
+  std::string extra_json = "{}";
+};
+
+class Store {
+ public:
+  // Opens (creating if missing, with parent directories) and migrates to kSchemaVersion.
+  // Throws InputError naming the path when the file is not a SQLite database or is newer than
+  // this build understands.
+  explicit Store(const std::string& path);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  const std::string& path() const { return path_; }
+  int schema_version();
+
+  // Runs. insert_run fills id; `hash` is unique: inserting an existing hash throws.
+  int64_t insert_run(RunRow& row);
+  std::optional<RunRow> run_by_hash(const std::string& hash);
+  std::optional<RunRow> run_by_id(int64_t id);
+  std::vector<RunRow> runs(const std::string& status_filter = "");
+  // Sets status (and reason); sets `finished` for done/failed/interrupted.
+  void set_status(int64_t run_id, const std::string& status, const std::string& reason = "");
+  // Marks a run as running again in this process (resume): new pid, host, status running.
+  void claim_run(int64_t run_id, int64_t pid, const std::string& host);
+  // Deletes a run's epoch/eval/alarm/artifact rows and resets it (used by --force).
+  void reset_run(int64_t run_id, const std::string& config_json);
+
+  // Epoch rows: one transaction each; re-writing the same (run, epoch) replaces it.
+  void add_epoch(const EpochRow& row);
+  std::vector<EpochRow> epochs(int64_t run_id);
+
+  // Eval rows: one transaction each. replace_evals deletes a run's rows for one protocol first,
+  // in the same transaction, so a rerun of an eval never duplicates.
+  void add_eval(const EvalRow& row);
+  void replace_evals(int64_t run_id, const std::string& protocol,
+                     const std::vector<EvalRow>& rows);
+  std::vector<EvalRow> evals(int64_t run_id);
+  std::vector<EvalRow> evals_for(int64_t run_id, const std::string& protocol);
+
+  void add_artifact(const ArtifactRow& row);
+  std::vector<ArtifactRow> artifacts(int64_t run_id);
+
+  void add_alarm(const AlarmRow& row);
+  std::vector<AlarmRow> alarms(int64_t run_id);
+
+  void add_bench(const BenchRow& row);
+  std::vector<BenchRow> bench_rows(const std::string& name_filter = "");
+
+  // CSV of all runs joined with their evals (one line per eval row), header first.
+  std::string export_csv();
+
+ private:
+  void exec(const std::string& sql);
+  void migrate();
+  // Runs fn inside BEGIN IMMEDIATE ... COMMIT, retrying the whole transaction on SQLITE_BUSY.
+  template <typename Fn>
+  void write_transaction(Fn&& fn);
+
+  std::string path_;
+  sqlite3* db_ = nullptr;
+};
+
+}  // namespace swavbench
