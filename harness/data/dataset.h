@@ -30,7 +30,7 @@ class Dataset {
   // Fixed-shape datasets are gathered straight into one batch tensor.
   virtual ImageU8 fixed_shape() const { return {}; }
   // For in-memory fixed-shape datasets: pointer to image `index`'s pixels, else nullptr.
-  virtual const uint8_t* pixels(int64_t index) const { return nullptr; }
+  virtual const uint8_t* pixels(int64_t /*index*/) const { return nullptr; }
   virtual std::string name() const = 0;
 };
 

@@ -40,7 +40,7 @@ struct RunRow {
   std::string config_json;
   std::string method;
   std::string status;
-  std::string reason;  // why it failed or was interrupted; empty otherwise
+  std::string reason;             // why it failed or was interrupted; empty otherwise
   std::string started, finished;  // ISO-8601 UTC; finished empty while running
   std::string git_sha, torch_version, device, host;
   int world_size = 1;
@@ -54,7 +54,7 @@ struct EpochRow {
   int64_t run_id = 0;
   int epoch = 0;
   double loss = 0, lr = 0, img_per_s = 0, data_wait = 0;
-  double peak_mem = 0;  // bytes
+  double peak_mem = 0;            // bytes
   std::string extra_json = "{}";  // method logs (e.g. code entropy, knn accuracy)
 };
 
@@ -105,6 +105,7 @@ class Store {
   int schema_version();
 
   // Runs. insert_run fills id; `hash` is unique: inserting an existing hash throws.
+  // An empty `started` becomes now and an empty `status` becomes running (both written back).
   int64_t insert_run(RunRow& row);
   std::optional<RunRow> run_by_hash(const std::string& hash);
   std::optional<RunRow> run_by_id(int64_t id);
@@ -113,21 +114,24 @@ class Store {
   void set_status(int64_t run_id, const std::string& status, const std::string& reason = "");
   // Marks a run as running again in this process (resume): new pid, host, status running.
   void claim_run(int64_t run_id, int64_t pid, const std::string& host);
-  // Deletes a run's epoch/eval/alarm/artifact rows and resets it (used by --force).
+  // Deletes a run's epoch/eval/alarm/artifact rows and resets it (used by --force); `started`
+  // becomes now.
   void reset_run(int64_t run_id, const std::string& config_json);
 
   // Epoch rows: one transaction each; re-writing the same (run, epoch) replaces it.
+  // A NaN (loss, eval value, ...) survives the round trip: SQLite stores it as NULL.
   void add_epoch(const EpochRow& row);
   std::vector<EpochRow> epochs(int64_t run_id);
 
   // Eval rows: one transaction each. replace_evals deletes a run's rows for one protocol first,
-  // in the same transaction, so a rerun of an eval never duplicates.
+  // in the same transaction, so a rerun of an eval never duplicates. Its rows may leave run_id
+  // and protocol unset (0 / ""); a row naming another run or protocol throws.
   void add_eval(const EvalRow& row);
-  void replace_evals(int64_t run_id, const std::string& protocol,
-                     const std::vector<EvalRow>& rows);
+  void replace_evals(int64_t run_id, const std::string& protocol, const std::vector<EvalRow>& rows);
   std::vector<EvalRow> evals(int64_t run_id);
   std::vector<EvalRow> evals_for(int64_t run_id, const std::string& protocol);
 
+  // Registering the same (run, kind, path) again replaces its sha256 instead of adding a row.
   void add_artifact(const ArtifactRow& row);
   std::vector<ArtifactRow> artifacts(int64_t run_id);
 

@@ -1,0 +1,83 @@
+// kNN monitor (Wu et al. 2018, as used by SwAV/DINO): cosine similarity on L2-normalised frozen
+// features, the k nearest training images vote with weight exp(sim / T).
+#include "evals/protocols.h"
+#include "harness/core/check.h"
+
+#include <torch/torch.h>
+
+namespace swavbench {
+
+KnnResult knn_classify(const torch::Tensor& train_features, const torch::Tensor& train_labels,
+                       const torch::Tensor& test_features, const torch::Tensor& test_labels,
+                       int64_t k, double temperature, int64_t num_classes) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor train = torch::nn::functional::normalize(
+      train_features, torch::nn::functional::NormalizeFuncOptions().dim(1));
+  torch::Tensor test = torch::nn::functional::normalize(
+      test_features, torch::nn::functional::NormalizeFuncOptions().dim(1));
+  k = std::min<int64_t>(k, train.size(0));
+  int64_t correct1 = 0, correct5 = 0;
+  const int64_t chunk = 256;
+  for (int64_t begin = 0; begin < test.size(0); begin += chunk) {
+    int64_t end = std::min<int64_t>(test.size(0), begin + chunk);
+    torch::Tensor sim = test.slice(0, begin, end).mm(train.t());
+    auto nearest = sim.topk(k, /*dim=*/1);
+    torch::Tensor top_sim = std::get<0>(nearest), top_idx = std::get<1>(nearest);
+    torch::Tensor neighbour_labels = train_labels.index_select(0, top_idx.reshape(-1))
+                                         .reshape(top_idx.sizes());
+    torch::Tensor weights = (top_sim / temperature).exp();
+    torch::Tensor votes = torch::zeros({end - begin, num_classes}, weights.options());
+    votes.scatter_add_(1, neighbour_labels, weights);
+    torch::Tensor truth = test_labels.slice(0, begin, end);
+    torch::Tensor top = std::get<1>(votes.topk(std::min<int64_t>(5, num_classes), 1));
+    correct1 += top.select(1, 0).eq(truth).sum().item<int64_t>();
+    correct5 += top.eq(truth.unsqueeze(1)).any(1).sum().item<int64_t>();
+  }
+  double n = static_cast<double>(test.size(0));
+  return {100.0 * correct1 / n, 100.0 * correct5 / n};
+}
+
+EvalProtocol knn_protocol() {
+  EvalProtocol p;
+  p.name = "knn";
+  p.doc = "weighted kNN on frozen L2-normalised features (cosine, exp(sim/T) votes)";
+  p.default_options = {{"k", {20, 200}},
+                       {"temperature", 0.07},
+                       {"train_subset", 0},
+                       {"test_subset", 0}};
+  p.run = [](EvalContext& ctx) {
+    const auto& o = ctx.options;
+    const Features& train = ctx.features.get("train", o["train_subset"].get<int64_t>());
+    const Features& test = ctx.features.get("test", o["test_subset"].get<int64_t>());
+    int64_t classes = std::max(train.labels.max().item<int64_t>(),
+                               test.labels.max().item<int64_t>()) + 1;
+    EvalResult result;
+    std::vector<int64_t> ks;
+    if (o["k"].is_array())
+      for (const auto& k : o["k"]) ks.push_back(k.get<int64_t>());
+    else
+      ks.push_back(o["k"].get<int64_t>());
+    for (int64_t k : ks) {
+      KnnResult r = knn_classify(train.features, train.labels, test.features, test.labels, k,
+                                 o["temperature"].get<double>(), classes);
+      result.metrics.emplace_back(fmt::format("top1_k{}", k), r.top1);
+      result.metrics.emplace_back(fmt::format("top5_k{}", k), r.top5);
+    }
+    auto [resize, crop] = ctx.features.eval_resize_crop();
+    result.card = {{"protocol", "knn"},
+                   {"train_split", "train"},
+                   {"test_split", "test"},
+                   {"n_train", train.labels.size(0)},
+                   {"n_test", test.labels.size(0)},
+                   {"k", ks},
+                   {"temperature", o["temperature"]},
+                   {"similarity", "cosine"},
+                   {"features", "global average pool, backbone in eval mode"},
+                   {"transform", fmt::format("resize {} + centre crop {}", resize, crop)},
+                   {"selection", "single evaluation (no epochs)"}};
+    return result;
+  };
+  return p;
+}
+
+}  // namespace swavbench

@@ -1,0 +1,265 @@
+#include "harness/cli/commands.h"
+
+#include <torch/torch.h>
+#include <torch/version.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "harness/cli/run_driver.h"
+#include "harness/core/build_info.h"
+#include "harness/core/check.h"
+#include "harness/core/config.h"
+#include "harness/lua/runtime.h"
+#include "harness/report/table.h"
+#include "harness/store/store.h"
+#include "harness/train/evaluation.h"
+#include "harness/train/method.h"
+
+namespace swavbench {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitRunFailed = 1;
+constexpr int kExitBadInput = 2;
+
+std::string default_db_path() {
+  if (const char* env = std::getenv("SWAVBENCH_DB")) return env;
+  return "results/swavbench.sqlite";
+}
+
+// The BLAS library this process actually loaded (Debian's LibTorch calls libblas.so.3, which
+// the alternatives system points at OpenBLAS or at the slow reference BLAS).
+std::string loaded_blas() {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    auto pos = line.find('/');
+    if (pos == std::string::npos) continue;
+    std::string path = line.substr(pos);
+    if (path.find("libblas") != std::string::npos || path.find("libopenblas") != std::string::npos) {
+      if (path.find("openblas") != std::string::npos) return "OpenBLAS (" + path + ")";
+      if (path.find("blis") != std::string::npos) return "BLIS (" + path + ")";
+      if (path.find("atlas") != std::string::npos) return "ATLAS (" + path + ")";
+      return "reference BLAS (" + path +
+             "): slow; install libopenblas0-pthread (scripts/setup-deps.sh does)";
+    }
+  }
+  return "none loaded";
+}
+
+std::string version_text() {
+  return fmt::format(
+      "swavbench {} (git {})\nLibTorch {}\nCUDA available: {}{}\nBLAS: {}\nintra-op threads: "
+      "{}\n",
+      SWAVBENCH_VERSION, SWAVBENCH_GIT_SHA, TORCH_VERSION,
+      torch::cuda::is_available() ? "yes" : "no",
+      torch::cuda::is_available() ? fmt::format(" ({} devices)", torch::cuda::device_count())
+                                  : "",
+      loaded_blas(), torch::get_num_threads());
+}
+
+// FILE as given, else NAME looked up in the repo's suite/ and then the installed suite folder.
+std::string find_script(const std::string& name) {
+  if (fs::exists(name)) return name;
+  if (name.find('/') == std::string::npos) {
+    for (const std::string dir : {std::string(SWAVBENCH_SOURCE_DIR) + "/suite",
+                                  std::string(SWAVBENCH_INSTALL_SUITE_DIR)}) {
+      std::string candidate = dir + "/" + name;
+      if (fs::exists(candidate)) return candidate;
+    }
+  }
+  throw InputError(fmt::format(
+      "script '{}' not found (looked in the current directory and in {}/suite)", name,
+      SWAVBENCH_SOURCE_DIR));
+}
+
+std::string runs_dir_for(const std::string& db_path) {
+  fs::path parent = fs::path(db_path).parent_path();
+  if (parent.empty()) parent = ".";
+  return (parent / "runs").string();
+}
+
+struct RunArgs {
+  std::string script;
+  std::vector<std::string> sets;
+  std::string db = default_db_path();
+  bool dry_run = false;
+  bool force = false;
+  std::string device;
+  int threads = 0;
+  bool list_keys = false;
+};
+
+int do_run(const RunArgs& args) {
+  if (args.list_keys) {
+    for (const auto& d : config_key_docs())
+      std::cout << fmt::format("{:<24} {:<44} {}\n", d.key, d.type, d.doc);
+    std::cout << "\npresets: ";
+    for (const auto& p : config_preset_names()) std::cout << p << " ";
+    std::cout << "\nmethods: ";
+    for (const auto& m : method_names()) std::cout << m << " ";
+    std::cout << "\nprotocols: ";
+    for (const auto& e : eval_names()) std::cout << e << " ";
+    std::cout << "\n";
+    return kExitOk;
+  }
+  SB_INPUT_CHECK(!args.script.empty(), "swavbench run needs a script (e.g. smoke.lua)");
+  std::string script = find_script(args.script);
+  DriverOptions options;
+  for (const auto& s : args.sets) {
+    auto eq = s.find('=');
+    SB_INPUT_CHECK(eq != std::string::npos && eq > 0,
+                   "--set '{}' must be key=value (e.g. --set epochs=1)", s);
+    options.overrides[s.substr(0, eq)] = parse_set_value(s.substr(eq + 1));
+  }
+  if (!args.device.empty()) options.overrides["device"] = args.device;
+  options.dry_run = args.dry_run;
+  options.force = args.force;
+  options.runs_dir = runs_dir_for(args.db);
+  options.suite = script;
+  options.progress_tty = ::isatty(STDOUT_FILENO);
+
+  Store store(args.db);
+  int marked = mark_interrupted_runs(store, options.runs_dir);
+  if (marked > 0)
+    std::cout << fmt::format("found {} run(s) whose process was killed: marked interrupted, "
+                             "they resume from their last checkpoint\n",
+                             marked);
+  RunDriver driver(store, options);
+  auto t0 = std::chrono::steady_clock::now();
+  run_lua_file(script, driver);
+  driver.finish(script);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::cout << fmt::format("{}: {} run(s) trained, {} reused, {:.1f} s; results in {}\n",
+                           fs::path(script).filename().string(), driver.runs_trained(),
+                           driver.runs_reused(), seconds, args.db);
+  return kExitOk;
+}
+
+int do_db_runs(const std::string& db) {
+  Store store(db);
+  std::cout << fmt::format("{:>4}  {:<16}  {:<10}  {:<11}  {:<20}  {:<20}  {}\n", "id", "hash",
+                           "method", "status", "label", "started", "finished");
+  for (const auto& r : store.runs())
+    std::cout << fmt::format("{:>4}  {:<16}  {:<10}  {:<11}  {:<20}  {:<20}  {}\n", r.id, r.hash,
+                             r.method, r.status, r.label, r.started, r.finished);
+  return kExitOk;
+}
+
+int do_db_show(const std::string& db, int64_t id) {
+  Store store(db);
+  auto r = store.run_by_id(id);
+  SB_INPUT_CHECK(r.has_value(), "run #{} is not in {}", id, db);
+  std::cout << fmt::format(
+      "run #{} [{}] {} — {}{}\n  label {}\n  suite {}\n  started {}  finished {}\n  git {}  "
+      "torch {}  device {}  world {}  per-device batch {}  host {}  pid {}\n  config {}\n",
+      r->id, r->hash, r->method, r->status, r->reason.empty() ? "" : " (" + r->reason + ")",
+      r->label, r->suite, r->started, r->finished, r->git_sha, r->torch_version, r->device,
+      r->world_size, r->per_device_batch, r->host, r->pid, r->config_json);
+  std::cout << "  epochs:\n";
+  for (const auto& e : store.epochs(id))
+    std::cout << fmt::format(
+        "    {:>3}  loss {:.4f}  lr {:.4g}  {:.0f} img/s  data-wait {:.1f}%  peak {:.0f} MiB  "
+        "{}\n",
+        e.epoch + 1, e.loss, e.lr, e.img_per_s, 100 * e.data_wait, e.peak_mem / (1 << 20),
+        e.extra_json);
+  std::cout << "  evals:\n";
+  for (const auto& e : store.evals(id))
+    std::cout << fmt::format("    {}.{} = {:.3f}\n", e.protocol, e.metric, e.value);
+  for (const auto& a : store.alarms(id))
+    std::cout << fmt::format("  ALARM {} at epoch {}: {} — {}\n", a.kind, a.epoch + 1, a.reason,
+                             a.advice);
+  for (const auto& a : store.artifacts(id))
+    std::cout << fmt::format("  artifact {} {} sha256 {}\n", a.kind, a.path, a.sha256);
+  return kExitOk;
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  CLI::App app{"swavbench: reproduce SwAV and its baselines from Lua experiment scripts"};
+  app.require_subcommand(0, 1);
+  bool show_version = false;
+  app.add_flag("--version", show_version, "print version, git sha, LibTorch, CUDA and BLAS");
+
+  RunArgs run_args;
+  CLI::App* run = app.add_subcommand("run", "run a Lua experiment script");
+  run->add_option("script", run_args.script, "FILE.lua (or a name in suite/)");
+  run->add_option("--set", run_args.sets, "override: key=value (config key or bench.param)");
+  run->add_option("--db", run_args.db, "results database")->capture_default_str();
+  run->add_flag("--dry-run", run_args.dry_run, "print the plan without training");
+  run->add_flag("--force", run_args.force, "retrain runs that are already complete");
+  run->add_option("--device", run_args.device, "cpu or cuda (overrides every run's device)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  run->add_option("--threads", run_args.threads, "intra-op threads (default: all cores)");
+  run->add_flag("--list-keys", run_args.list_keys, "list config keys, presets, methods, protocols");
+
+  std::string db = default_db_path();
+  CLI::App* dbcmd = app.add_subcommand("db", "inspect the results database");
+  dbcmd->add_option("--db", db, "results database")->capture_default_str();
+  dbcmd->require_subcommand(1);
+  CLI::App* db_runs = dbcmd->add_subcommand("runs", "list runs");
+  int64_t show_id = 0;
+  CLI::App* db_show = dbcmd->add_subcommand("show", "one run: config, provenance, epochs, evals");
+  db_show->add_option("id", show_id, "run id")->required();
+  CLI::App* db_export = dbcmd->add_subcommand("export", "export runs and evals");
+  bool csv = false;
+  db_export->add_flag("--csv", csv, "CSV to stdout")->required();
+
+  TableSpec table_spec;
+  std::string tables_db = default_db_path();
+  CLI::App* tables = app.add_subcommand("tables", "render tables from the database");
+  tables->add_option("--db", tables_db, "results database")->capture_default_str();
+  tables->add_option("--format", table_spec.format, "md, csv or latex")
+      ->check(CLI::IsMember({"md", "csv", "latex"}));
+  tables->add_option("--by", table_spec.by, "config keys naming a row (default: label)");
+  tables->add_option("--metrics", table_spec.metrics, "protocol.metric columns (default: all)");
+
+  int threads = 0;
+  try {
+    app.parse(argc, argv);
+    threads = run_args.threads > 0 ? run_args.threads
+                                   : static_cast<int>(std::thread::hardware_concurrency());
+    if (threads > 0) torch::set_num_threads(threads);
+    if (show_version) {
+      std::cout << version_text();
+      return kExitOk;
+    }
+    if (*run) return do_run(run_args);
+    if (*db_runs) return do_db_runs(db);
+    if (*db_show) return do_db_show(db, show_id);
+    if (*db_export) {
+      Store store(db);
+      std::cout << store.export_csv();
+      return kExitOk;
+    }
+    if (*tables) {
+      Store store(tables_db);
+      table_spec.title = "All completed runs";
+      std::cout << render_table(store, table_spec);
+      return kExitOk;
+    }
+    std::cout << app.help();
+    return kExitOk;
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitBadInput;
+  } catch (const InputError& e) {
+    std::cerr << "swavbench: error: " << e.what() << "\n";
+    return kExitBadInput;
+  } catch (const std::exception& e) {
+    std::cerr << "swavbench: run failed: " << e.what() << "\n";
+    return kExitRunFailed;
+  }
+}
+
+}  // namespace swavbench

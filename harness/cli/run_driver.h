@@ -1,0 +1,59 @@
+// RunDriver: the Driver behind `swavbench run`. It resolves configs, reuses completed runs by
+// hash, resumes interrupted ones from their checkpoints, trains, evaluates and records
+// everything in the store. Only this layer (and the CLI) touches the store, Lua and the trainer
+// together.
+#pragma once
+
+#include <memory>
+#include <set>
+#include <string>
+
+#include "harness/lua/driver.h"
+#include "harness/store/store.h"
+
+namespace swavbench {
+
+struct DriverOptions {
+  nlohmann::json overrides = nlohmann::json::object();  // --set key=value, parsed
+  bool dry_run = false;
+  bool force = false;        // retrain even when a completed run exists
+  std::string runs_dir;      // checkpoints: <runs_dir>/<hash>/
+  std::string suite;         // the script path, recorded with each run
+  bool progress_tty = false; // one updating progress line instead of log lines
+};
+
+class RunDriver final : public Driver {
+ public:
+  RunDriver(Store& store, DriverOptions options);
+
+  nlohmann::json pretrain(const nlohmann::json& table, const std::string& where) override;
+  nlohmann::json eval(const nlohmann::json& run, const nlohmann::json& spec,
+                      const std::string& where) override;
+  std::string table(const nlohmann::json& spec, const std::string& where) override;
+  nlohmann::json param(const std::string& name, const nlohmann::json& default_value,
+                       const std::string& where) override;
+  void log(const std::string& line) override;
+
+  // After the script: every --set key must have been a config key or a bench.param.
+  void finish(const std::string& script);
+
+  int runs_trained() const { return runs_trained_; }
+  int runs_reused() const { return runs_reused_; }
+
+ private:
+  void check_overrides(const std::string& where);
+  std::string run_dir(const std::string& hash) const;
+
+  Store& store_;
+  DriverOptions options_;
+  nlohmann::json config_overrides_ = nlohmann::json::object();
+  std::set<std::string> params_seen_;
+  int runs_trained_ = 0;
+  int runs_reused_ = 0;
+};
+
+// Marks runs left "running" by a process that no longer holds their lock (killed, crashed) as
+// interrupted, so the next bench.pretrain resumes them. Returns how many were marked.
+int mark_interrupted_runs(Store& store, const std::string& runs_dir);
+
+}  // namespace swavbench

@@ -1,0 +1,421 @@
+#include "harness/core/config.h"
+
+#include <cmath>
+#include <functional>
+#include <set>
+
+#include "harness/core/check.h"
+#include "harness/core/text.h"
+
+namespace swavbench {
+namespace {
+
+using nlohmann::json;
+
+std::string describe(const json& value) {
+  std::string text = value.dump();
+  if (text.size() > 60) text = text.substr(0, 57) + "...";
+  return fmt::format("{} {}", value.type_name(), text);
+}
+
+// One config key: its doc, how to read it from JSON into a RunConfig and back.
+struct Binding {
+  ConfigKeyDoc doc;
+  std::function<void(RunConfig&, const json&, const std::string& where)> set;
+  std::function<json(const RunConfig&)> get;
+};
+
+template <typename T>
+T read_as(const json& v, const std::string& key, const std::string& where);
+
+template <>
+int64_t read_as<int64_t>(const json& v, const std::string& key, const std::string& where) {
+  if (v.is_number_integer()) return v.get<int64_t>();
+  if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>())
+    return static_cast<int64_t>(v.get<double>());
+  throw InputError(
+      fmt::format("{}: config key '{}' must be an integer, got {}", where, key, describe(v)));
+}
+template <>
+int read_as<int>(const json& v, const std::string& key, const std::string& where) {
+  return static_cast<int>(read_as<int64_t>(v, key, where));
+}
+template <>
+double read_as<double>(const json& v, const std::string& key, const std::string& where) {
+  SB_INPUT_CHECK(v.is_number(), "{}: config key '{}' must be a number, got {}", where, key,
+                 describe(v));
+  return v.get<double>();
+}
+template <>
+bool read_as<bool>(const json& v, const std::string& key, const std::string& where) {
+  SB_INPUT_CHECK(v.is_boolean(), "{}: config key '{}' must be true or false, got {}", where, key,
+                 describe(v));
+  return v.get<bool>();
+}
+template <>
+std::string read_as<std::string>(const json& v, const std::string& key,
+                                 const std::string& where) {
+  SB_INPUT_CHECK(v.is_string(), "{}: config key '{}' must be a string, got {}", where, key,
+                 describe(v));
+  return v.get<std::string>();
+}
+
+template <typename T>
+Binding bind(const char* key, const char* type, const char* doc, T RunConfig::*field) {
+  return Binding{{key, type, doc},
+                 [key, field](RunConfig& c, const json& v, const std::string& where) {
+                   c.*field = read_as<T>(v, key, where);
+                 },
+                 [field](const RunConfig& c) { return json(c.*field); }};
+}
+
+// A string key restricted to `choices`.
+Binding bind_choice(const char* key, const char* doc, std::string RunConfig::*field,
+                    std::vector<std::string> choices) {
+  std::string type = "string: ";
+  for (size_t i = 0; i < choices.size(); ++i) type += (i ? " | " : "") + choices[i];
+  return Binding{{key, type, doc},
+                 [key, field, choices](RunConfig& c, const json& v, const std::string& where) {
+                   std::string s = read_as<std::string>(v, key, where);
+                   if (std::find(choices.begin(), choices.end(), s) == choices.end()) {
+                     std::string hint = closest_match(s, choices);
+                     std::string all;
+                     for (const auto& ch : choices) all += (all.empty() ? "" : ", ") + ch;
+                     throw InputError(fmt::format(
+                         "{}: config key '{}' has no value '{}'{}; valid values: {}", where, key,
+                         s, hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
+                         all));
+                   }
+                   c.*field = s;
+                 },
+                 [field](const RunConfig& c) { return json(c.*field); }};
+}
+
+json crops_to_json(const std::vector<CropSpec>& crops) {
+  json out = json::array();
+  for (const auto& c : crops)
+    out.push_back({{"count", c.count},
+                   {"size", c.size},
+                   {"min_scale", c.min_scale},
+                   {"max_scale", c.max_scale}});
+  return out;
+}
+
+std::vector<CropSpec> crops_from_json(const json& v, const std::string& where) {
+  SB_INPUT_CHECK(v.is_array() && !v.empty(),
+                 "{}: config key 'crops' must be a list of {{count=, size=, min_scale=, "
+                 "max_scale=}} tables, got {}",
+                 where, describe(v));
+  std::vector<CropSpec> out;
+  static const std::vector<std::string> crop_keys{"count", "size", "min_scale", "max_scale"};
+  for (size_t i = 0; i < v.size(); ++i) {
+    const json& item = v[i];
+    std::string ctx = fmt::format("crops[{}]", i + 1);
+    SB_INPUT_CHECK(item.is_object(), "{}: {} must be a table {{count=, size=, min_scale=, "
+                   "max_scale=}}, got {}", where, ctx, describe(item));
+    for (auto it = item.begin(); it != item.end(); ++it) {
+      if (std::find(crop_keys.begin(), crop_keys.end(), it.key()) == crop_keys.end()) {
+        std::string hint = closest_match(it.key(), crop_keys);
+        throw InputError(fmt::format("{}: unknown key '{}' in {}{}; valid keys: count, size, "
+                                     "min_scale, max_scale",
+                                     where, it.key(), ctx,
+                                     hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint)));
+      }
+    }
+    for (const auto& k : crop_keys)
+      SB_INPUT_CHECK(item.contains(k), "{}: {} is missing '{}'", where, ctx, k);
+    CropSpec c;
+    c.count = read_as<int>(item["count"], ctx + ".count", where);
+    c.size = read_as<int>(item["size"], ctx + ".size", where);
+    c.min_scale = read_as<double>(item["min_scale"], ctx + ".min_scale", where);
+    c.max_scale = read_as<double>(item["max_scale"], ctx + ".max_scale", where);
+    out.push_back(c);
+  }
+  return out;
+}
+
+const std::vector<Binding>& bindings() {
+  static const std::vector<Binding> all = [] {
+    std::vector<Binding> b;
+    b.push_back(bind_choice("method", "pretraining method", &RunConfig::method,
+                            {"swav", "simclr", "moco", "supervised", "random"}));
+    b.push_back(bind_choice("arch", "backbone", &RunConfig::arch,
+                            {"resnet10", "resnet18", "resnet34", "resnet50"}));
+    b.push_back(bind("width", "number", "width multiplier on the base width 64",
+                     &RunConfig::width));
+    b.push_back(bind("small_stem", "bool", "3x3 stride-1 stem without max-pool (28-32 px)",
+                     &RunConfig::small_stem));
+    b.push_back(bind_choice("dataset", "training data", &RunConfig::dataset,
+                            {"fashion-mnist", "cifar10", "imagefolder"}));
+    b.push_back(bind("data_path", "string", "dataset location ('' = default)",
+                     &RunConfig::data_path));
+    b.push_back(bind("subset", "integer", "class-balanced training subset size (0 = all)",
+                     &RunConfig::subset));
+    b.push_back(bind("load_size", "integer", "imagefolder: decode to this square size",
+                     &RunConfig::load_size));
+    b.push_back(Binding{
+        {"crops", "list of {count, size, min_scale, max_scale}", "multi-crop specification"},
+        [](RunConfig& c, const json& v, const std::string& where) {
+          c.crops = crops_from_json(v, where);
+        },
+        [](const RunConfig& c) { return crops_to_json(c.crops); }});
+    b.push_back(Binding{
+        {"crops_for_assign", "list of integers", "0-based crop indices whose codes are targets"},
+        [](RunConfig& c, const json& v, const std::string& where) {
+          SB_INPUT_CHECK(v.is_array() && !v.empty(),
+                         "{}: config key 'crops_for_assign' must be a non-empty list of crop "
+                         "indices (0-based), got {}",
+                         where, describe(v));
+          c.crops_for_assign.clear();
+          for (const auto& i : v)
+            c.crops_for_assign.push_back(read_as<int64_t>(i, "crops_for_assign", where));
+        },
+        [](const RunConfig& c) { return json(c.crops_for_assign); }});
+    b.push_back(bind_choice("augment", "augmentation recipe", &RunConfig::augment,
+                            {"swav", "light", "none"}));
+    b.push_back(bind("batch_size", "integer", "global batch size", &RunConfig::batch_size));
+    b.push_back(bind("epochs", "integer", "training epochs", &RunConfig::epochs));
+    b.push_back(bind_choice("optimizer", "optimiser", &RunConfig::optimizer, {"sgd", "lars"}));
+    b.push_back(bind("base_lr", "number", "peak learning rate", &RunConfig::base_lr));
+    b.push_back(bind("final_lr", "number", "learning rate at the end of the cosine",
+                     &RunConfig::final_lr));
+    b.push_back(bind("start_warmup", "number", "learning rate at the start of warm-up",
+                     &RunConfig::start_warmup));
+    b.push_back(bind("warmup_epochs", "integer", "linear warm-up epochs",
+                     &RunConfig::warmup_epochs));
+    b.push_back(bind("momentum", "number", "SGD momentum", &RunConfig::momentum));
+    b.push_back(bind("weight_decay", "number", "weight decay", &RunConfig::weight_decay));
+    b.push_back(bind("trust_coefficient", "number", "LARS trust coefficient",
+                     &RunConfig::trust_coefficient));
+    b.push_back(bind("lars_exclude_bn_bias", "bool", "exclude BN and bias from LARS",
+                     &RunConfig::lars_exclude_bn_bias));
+    b.push_back(bind("hidden_dim", "integer", "projection head hidden width (0 = linear)",
+                     &RunConfig::hidden_dim));
+    b.push_back(bind("feat_dim", "integer", "embedding dimension", &RunConfig::feat_dim));
+    b.push_back(bind("temperature", "number", "softmax temperature T",
+                     &RunConfig::temperature));
+    b.push_back(bind("epsilon", "number", "Sinkhorn entropy regularisation",
+                     &RunConfig::epsilon));
+    b.push_back(bind("sinkhorn_iters", "integer", "Sinkhorn-Knopp iterations",
+                     &RunConfig::sinkhorn_iters));
+    b.push_back(bind("prototypes", "integer", "number of prototypes K", &RunConfig::prototypes));
+    b.push_back(bind("freeze_prototypes", "bool", "keep the random prototypes fixed",
+                     &RunConfig::freeze_prototypes));
+    b.push_back(bind("freeze_prototypes_iters", "integer",
+                     "iterations during which prototype gradients are dropped",
+                     &RunConfig::freeze_prototypes_iters));
+    b.push_back(bind("queue_length", "integer", "SwAV feature queue length (0 = none)",
+                     &RunConfig::queue_length));
+    b.push_back(bind("queue_start_epoch", "integer", "epoch at which the queue is created",
+                     &RunConfig::queue_start_epoch));
+    b.push_back(bind("moco_momentum", "number", "MoCo momentum encoder m",
+                     &RunConfig::moco_momentum));
+    b.push_back(bind("moco_queue", "integer", "MoCo negatives queue length",
+                     &RunConfig::moco_queue));
+    b.push_back(bind("collapse_margin", "number", "collapse alarm: nats above/below ln(K)",
+                     &RunConfig::collapse_margin));
+    b.push_back(bind("collapse_patience", "integer", "collapse alarm: epochs in a row",
+                     &RunConfig::collapse_patience));
+    b.push_back(bind("collapse_stop", "bool", "stop the run when the collapse alarm fires",
+                     &RunConfig::collapse_stop));
+    b.push_back(bind("seed", "integer", "random seed", &RunConfig::seed));
+    b.push_back(bind_choice("device", "training device", &RunConfig::device, {"cpu", "cuda"}));
+    b.push_back(bind_choice("precision", "arithmetic", &RunConfig::precision, {"fp32", "bf16"}));
+    b.push_back(bind("workers", "integer", "loader threads", &RunConfig::workers));
+    b.push_back(bind("prefetch", "integer", "batches prepared ahead", &RunConfig::prefetch));
+    return b;
+  }();
+  return all;
+}
+
+const Binding* find_binding(const std::string& key) {
+  for (const auto& b : bindings())
+    if (b.doc.key == key) return &b;
+  return nullptr;
+}
+
+void apply_table(RunConfig& config, const json& table, const std::string& where,
+                 const char* origin) {
+  SB_INPUT_CHECK(table.is_object(), "{}: a config must be a table of key = value, got {}", where,
+                 describe(table));
+  for (auto it = table.begin(); it != table.end(); ++it) {
+    if (it.key() == "preset" || it.key() == "label") continue;  // handled by the caller
+    const Binding* b = find_binding(it.key());
+    if (!b) {
+      std::string hint = closest_match(it.key(), config_keys());
+      throw InputError(fmt::format(
+          "{}: unknown config key '{}'{}{} (swavbench run --list-keys lists them)", where,
+          it.key(), origin, hint.empty() ? "" : fmt::format("; did you mean '{}'?", hint)));
+    }
+    b->set(config, it.value(), where);
+  }
+}
+
+json method_defaults(const std::string& method) {
+  if (method == "simclr") return {{"temperature", 0.2}};
+  if (method == "moco") return {{"temperature", 0.2}};
+  if (method == "supervised")
+    return {{"crops", json::array({{{"count", 1}, {"size", 28}, {"min_scale", 0.3},
+                                    {"max_scale", 1.0}}})},
+            {"augment", "light"}};
+  if (method == "random") return {{"epochs", 0}};
+  return json::object();
+}
+
+}  // namespace
+
+json RunConfig::to_json() const {
+  json out = json::object();
+  for (const auto& b : bindings()) out[b.doc.key] = b.get(*this);
+  return out;
+}
+
+std::string RunConfig::hash() const {
+  return sha256_hex(to_json().dump() + "|" + kTrainingCodeVersion).substr(0, 16);
+}
+
+int64_t RunConfig::total_crops() const { return swavbench::total_crops(crops); }
+
+const std::vector<ConfigKeyDoc>& config_key_docs() {
+  static const std::vector<ConfigKeyDoc> docs = [] {
+    std::vector<ConfigKeyDoc> d;
+    for (const auto& b : bindings()) d.push_back(b.doc);
+    d.push_back({"preset", "string", "start from a named preset (see --list-presets)"});
+    d.push_back({"label", "string", "free text shown in tables (not part of the hash)"});
+    return d;
+  }();
+  return docs;
+}
+
+std::vector<std::string> config_keys() {
+  std::vector<std::string> keys;
+  for (const auto& d : config_key_docs()) keys.push_back(d.key);
+  return keys;
+}
+
+RunConfig resolve_config(const json& table, const json& overrides, const std::string& where) {
+  SB_INPUT_CHECK(table.is_object(), "{}: bench.pretrain expects a table of config keys, got {}",
+                 where, describe(table));
+  // The method decides its defaults, so find it first (override beats table).
+  std::string method = "swav";
+  if (table.contains("method")) method = read_as<std::string>(table["method"], "method", where);
+  if (overrides.contains("method"))
+    method = read_as<std::string>(overrides["method"], "method", where);
+
+  RunConfig config;
+  apply_table(config, json{{"method", method}}, where, "");
+  apply_table(config, method_defaults(method), where, " (method defaults)");
+  if (table.contains("preset")) {
+    std::string preset = read_as<std::string>(table["preset"], "preset", where);
+    apply_table(config, config_preset(preset, where), where, " (preset)");
+  }
+  apply_table(config, table, where, "");
+  apply_table(config, overrides, where, " (from --set)");
+  validate_config(config, where);
+  return config;
+}
+
+void validate_config(const RunConfig& c, const std::string& where) {
+  auto positive = [&](const char* key, double v) {
+    SB_INPUT_CHECK(v > 0, "{}: config key '{}' must be positive, got {}", where, key, v);
+  };
+  positive("width", c.width);
+  positive("batch_size", c.batch_size);
+  positive("temperature", c.temperature);
+  positive("epsilon", c.epsilon);
+  positive("prototypes", c.prototypes);
+  positive("feat_dim", c.feat_dim);
+  positive("workers", c.workers);
+  positive("prefetch", c.prefetch);
+  SB_INPUT_CHECK(c.epochs >= 0, "{}: config key 'epochs' must be >= 0, got {}", where, c.epochs);
+  SB_INPUT_CHECK(c.epochs > 0 || c.method == "random",
+                 "{}: config key 'epochs' must be >= 1 for method '{}'", where, c.method);
+  SB_INPUT_CHECK(c.subset >= 0, "{}: config key 'subset' must be >= 0 (0 = all), got {}", where,
+                 c.subset);
+  SB_INPUT_CHECK(c.sinkhorn_iters >= 0, "{}: config key 'sinkhorn_iters' must be >= 0", where);
+  SB_INPUT_CHECK(c.warmup_epochs >= 0 && c.warmup_epochs <= c.epochs,
+                 "{}: config key 'warmup_epochs' must be in [0, epochs={}], got {}", where,
+                 c.epochs, c.warmup_epochs);
+  SB_INPUT_CHECK(c.momentum >= 0 && c.momentum < 1, "{}: 'momentum' must be in [0, 1)", where);
+  SB_INPUT_CHECK(c.moco_momentum >= 0 && c.moco_momentum < 1,
+                 "{}: 'moco_momentum' must be in [0, 1)", where);
+  SB_INPUT_CHECK(c.queue_length >= 0, "{}: 'queue_length' must be >= 0", where);
+  SB_INPUT_CHECK(c.hidden_dim >= 0, "{}: 'hidden_dim' must be >= 0", where);
+  for (size_t i = 0; i < c.crops.size(); ++i) {
+    const auto& s = c.crops[i];
+    SB_INPUT_CHECK(s.count >= 1, "{}: crops[{}].count must be >= 1, got {}", where, i + 1,
+                   s.count);
+    SB_INPUT_CHECK(s.size >= 4, "{}: crops[{}].size must be >= 4 pixels, got {}", where, i + 1,
+                   s.size);
+    SB_INPUT_CHECK(s.min_scale > 0 && s.min_scale <= s.max_scale && s.max_scale <= 1,
+                   "{}: crops[{}] needs 0 < min_scale <= max_scale <= 1, got ({}, {})", where,
+                   i + 1, s.min_scale, s.max_scale);
+  }
+  int64_t n = c.total_crops();
+  if (c.method == "swav")
+    for (int64_t a : c.crops_for_assign)
+    SB_INPUT_CHECK(a >= 0 && a < n,
+                   "{}: crops_for_assign index {} is out of range: there are {} crops (0-based "
+                   "indices 0..{})",
+                   where, a, n, n - 1);
+  if (c.method == "swav" || c.method == "simclr" || c.method == "moco")
+    SB_INPUT_CHECK(n >= 2, "{}: method '{}' needs at least 2 crops, got {}", where, c.method, n);
+  SB_INPUT_CHECK(c.precision == "fp32" || c.device == "cuda",
+                 "{}: precision '{}' needs device 'cuda' (CPU runs are fp32)", where,
+                 c.precision);
+}
+
+json parse_set_value(const std::string& text) {
+  json parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) return json(text);
+  return parsed;
+}
+
+std::vector<std::string> config_preset_names() {
+  return {"fmnist_default", "imagenet_800ep_bs4096", "imagenet_200ep_bs256_queue",
+          "imagenet_2x224"};
+}
+
+json config_preset(const std::string& name, const std::string& where) {
+  // The paper's ImageNet recipes (DESIGN.md; the authors' launch scripts).
+  const json imagenet_common = {
+      {"arch", "resnet50"},     {"width", 1.0},           {"small_stem", false},
+      {"dataset", "imagefolder"}, {"load_size", 256},     {"hidden_dim", 2048},
+      {"feat_dim", 128},        {"prototypes", 3000},     {"optimizer", "lars"},
+      {"weight_decay", 1e-6},   {"temperature", 0.1},     {"epsilon", 0.05},
+      {"sinkhorn_iters", 3},    {"augment", "swav"},      {"device", "cuda"},
+      {"precision", "bf16"},    {"workers", 10},
+  };
+  const json multicrop = json::array(
+      {{{"count", 2}, {"size", 224}, {"min_scale", 0.14}, {"max_scale", 1.0}},
+       {{"count", 6}, {"size", 96}, {"min_scale", 0.05}, {"max_scale", 0.14}}});
+  if (name == "fmnist_default") return RunConfig{}.to_json();
+  if (name == "imagenet_800ep_bs4096") {
+    json p = imagenet_common;
+    p.update({{"crops", multicrop}, {"batch_size", 4096}, {"epochs", 800}, {"base_lr", 4.8},
+              {"final_lr", 0.0048}, {"start_warmup", 0.3}, {"warmup_epochs", 10},
+              {"freeze_prototypes_iters", 313}, {"queue_length", 0}});
+    return p;
+  }
+  if (name == "imagenet_200ep_bs256_queue") {
+    json p = imagenet_common;
+    p.update({{"crops", multicrop}, {"batch_size", 256}, {"epochs", 200}, {"base_lr", 0.6},
+              {"final_lr", 0.0006}, {"start_warmup", 0.0}, {"warmup_epochs", 0},
+              {"freeze_prototypes_iters", 5005}, {"queue_length", 3840},
+              {"queue_start_epoch", 15}});
+    return p;
+  }
+  if (name == "imagenet_2x224") {
+    json p = imagenet_common;
+    p.update({{"crops", json::array({{{"count", 2}, {"size", 224}, {"min_scale", 0.08},
+                                      {"max_scale", 1.0}}})},
+              {"batch_size", 4096}, {"epochs", 400}, {"base_lr", 4.8}, {"final_lr", 0.0048},
+              {"start_warmup", 0.3}, {"warmup_epochs", 10}, {"freeze_prototypes_iters", 313}});
+    return p;
+  }
+  std::string hint = closest_match(name, config_preset_names());
+  throw InputError(fmt::format("{}: unknown preset '{}'{}", where, name,
+                               hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint)));
+}
+
+}  // namespace swavbench

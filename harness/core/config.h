@@ -1,0 +1,109 @@
+// RunConfig: the one place that owns every pretraining option, its default and its validation
+// (in the spirit of fb.resnet.torch's opts.lua). Torch-free.
+//
+// Resolution order: built-in defaults <- the method's defaults <- the script's table <- --set.
+// Unknown keys are errors that name the key and the closest valid key. The resolved config,
+// serialised as canonical JSON (sorted keys) plus kTrainingCodeVersion, hashes to the run's id.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "harness/data/crops.h"
+
+namespace swavbench {
+
+// Bump when a change alters what a config trains (loss, augmentation, schedule): runs stored
+// under the old version are then retrained instead of silently reused.
+inline constexpr const char* kTrainingCodeVersion = "1";
+
+struct RunConfig {
+  // What to train.
+  std::string method = "swav";  // swav | simclr | moco | supervised | random
+  std::string arch = "resnet10";
+  double width = 0.25;  // multiplier on the base width 64
+  bool small_stem = true;
+
+  // Data.
+  std::string dataset = "fashion-mnist";  // fashion-mnist | cifar10 | imagefolder
+  std::string data_path;                  // empty: the dataset's default location
+  int64_t subset = 0;                     // training images used (class-balanced); 0 = all
+  int load_size = 0;                      // imagefolder: decode to this square size
+  std::vector<CropSpec> crops{{2, 28, 0.3, 1.0}, {4, 14, 0.1, 0.3}};
+  std::vector<int64_t> crops_for_assign{0, 1};
+  std::string augment = "swav";  // swav (full recipe) | light (crop + flip) | none
+
+  // Optimisation (per-iteration schedule, as main_swav.py).
+  int batch_size = 256;
+  int epochs = 5;
+  std::string optimizer = "sgd";  // sgd | lars
+  double base_lr = 0.3;
+  double final_lr = 0.0003;
+  double start_warmup = 0.0;
+  int warmup_epochs = 0;
+  double momentum = 0.9;
+  double weight_decay = 1e-6;
+  double trust_coefficient = 0.001;
+  bool lars_exclude_bn_bias = false;
+
+  // Heads and method hyper-parameters.
+  int hidden_dim = 256;   // projection head hidden width (0: linear head)
+  int feat_dim = 64;      // embedding dimension (the paper's 128)
+  double temperature = 0.1;
+  double epsilon = 0.05;  // Sinkhorn entropy regularisation
+  int sinkhorn_iters = 3;
+  int prototypes = 100;   // K
+  bool freeze_prototypes = false;  // fixed random prototypes (the paper's ablation)
+  int freeze_prototypes_iters = 100;
+  int queue_length = 0;   // 0: no queue
+  int queue_start_epoch = 15;
+  double moco_momentum = 0.999;
+  int moco_queue = 4096;
+
+  // Collapse alarm: loss within collapse_margin of ln(K) for collapse_patience epochs.
+  double collapse_margin = 0.02;
+  int collapse_patience = 2;
+  bool collapse_stop = false;
+
+  // Execution (not part of what is learned, but part of the hash: a CPU and a CUDA run are
+  // different measurements).
+  int64_t seed = 0;
+  std::string device = "cpu";  // cpu | cuda
+  std::string precision = "fp32";  // fp32 | bf16 (CUDA autocast)
+  int workers = 1;             // loader threads decoding images
+  int prefetch = 2;            // batches prepared ahead
+
+  nlohmann::json to_json() const;
+  // Hash of the canonical JSON and kTrainingCodeVersion (hex sha256, first 16 chars).
+  std::string hash() const;
+  int64_t total_crops() const;
+};
+
+// Keys accepted in a config table, with one-line docs (for --list-keys and error messages).
+struct ConfigKeyDoc {
+  std::string key;
+  std::string type;
+  std::string doc;
+};
+const std::vector<ConfigKeyDoc>& config_key_docs();
+std::vector<std::string> config_keys();
+
+// Builds a RunConfig from `table` (a JSON object) over the defaults of its method, then applies
+// `overrides` (from --set). Throws InputError naming `where` and the key for an unknown key, a
+// wrong type or an out-of-range value.
+RunConfig resolve_config(const nlohmann::json& table, const nlohmann::json& overrides,
+                         const std::string& where);
+
+// Checks cross-key constraints (crop indices, sizes, divisibility); throws InputError.
+void validate_config(const RunConfig& config, const std::string& where);
+
+// Parses a --set value: JSON when it parses (numbers, true/false, arrays, objects), else string.
+nlohmann::json parse_set_value(const std::string& text);
+
+// Named presets (the paper's ImageNet recipes, the Fashion-MNIST default) as config tables.
+nlohmann::json config_preset(const std::string& name, const std::string& where);
+std::vector<std::string> config_preset_names();
+
+}  // namespace swavbench

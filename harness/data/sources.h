@@ -1,0 +1,20 @@
+// Opens the datasets a config names (torch-free). Splits: "train" and "test"
+// (ImageFolder: DATA_PATH/train and DATA_PATH/val).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "harness/data/dataset.h"
+
+namespace swavbench {
+
+std::shared_ptr<const Dataset> open_dataset(const std::string& dataset,
+                                            const std::string& data_path,
+                                            const std::string& split, int load_size);
+
+// A class-balanced subset of `count` images (count <= 0 or >= size: the dataset itself).
+std::shared_ptr<const Dataset> balanced_subset_of(std::shared_ptr<const Dataset> dataset,
+                                                  int64_t count, uint64_t seed);
+
+}  // namespace swavbench

@@ -1,0 +1,36 @@
+// The collectives that distributed algorithms need, behind one small interface so that numerics
+// code (Sinkhorn, gradient averaging, SyncBatchNorm) is written once: LocalCollective is the
+// single-process identity; harness/dist fills it with c10d process groups (Gloo / NCCL).
+#pragma once
+
+#include <torch/torch.h>
+
+namespace swavbench {
+
+class Collective {
+ public:
+  virtual ~Collective() = default;
+  virtual int rank() const = 0;
+  virtual int world_size() const = 0;
+  // In-place sum over all ranks.
+  virtual void all_reduce_sum(torch::Tensor& tensor) = 0;
+  // Every rank's `tensor` (same shape everywhere) concatenated along dim 0, in rank order.
+  virtual torch::Tensor all_gather_cat(const torch::Tensor& tensor) = 0;
+  virtual void broadcast(torch::Tensor& tensor, int root) = 0;
+  virtual void barrier() = 0;
+};
+
+class LocalCollective final : public Collective {
+ public:
+  int rank() const override { return 0; }
+  int world_size() const override { return 1; }
+  void all_reduce_sum(torch::Tensor&) override {}
+  torch::Tensor all_gather_cat(const torch::Tensor& tensor) override { return tensor; }
+  void broadcast(torch::Tensor&, int) override {}
+  void barrier() override {}
+};
+
+// The process-wide single-process instance.
+Collective& local_collective();
+
+}  // namespace swavbench

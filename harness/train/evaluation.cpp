@@ -1,0 +1,104 @@
+#include "harness/train/evaluation.h"
+
+#include <torch/torch.h>
+
+#include "harness/core/check.h"
+#include "harness/core/text.h"
+#include "harness/data/loader.h"
+#include "harness/data/multicrop.h"
+#include "harness/data/sources.h"
+
+namespace swavbench {
+namespace {
+
+std::map<std::string, EvalProtocol>& registry() {
+  static std::map<std::string, EvalProtocol> protocols;
+  return protocols;
+}
+
+}  // namespace
+
+FeatureCache::FeatureCache(const RunConfig& config, ResNet backbone, torch::Device device)
+    : config_(config), backbone_(std::move(backbone)), device_(device) {}
+
+std::pair<int, int> FeatureCache::eval_resize_crop() const {
+  int crop = config_.crops.empty() ? 28 : config_.crops.front().size;
+  // Small images are evaluated whole; ImageFolder images as the paper: resize to crop / 0.875.
+  if (config_.dataset == "imagefolder")
+    return {static_cast<int>(std::lround(crop / 0.875)), crop};
+  return {crop, crop};
+}
+
+const Features& FeatureCache::get(const std::string& split, int64_t subset) {
+  std::string key = split + "/" + std::to_string(subset);
+  if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+  auto full = open_dataset(config_.dataset, config_.data_path, split, config_.load_size);
+  // Eval subsets use a fixed seed so every run of a table is scored on the same images.
+  auto data = balanced_subset_of(full, subset, /*seed=*/12345);
+  auto [resize, crop] = eval_resize_crop();
+  torch::NoGradGuard no_grad;
+  backbone_->eval();
+  std::vector<torch::Tensor> feats, labels;
+  const int64_t batch = 500;
+  std::vector<int64_t> order = epoch_order(data->size(), 0, 0, /*shuffle=*/false);
+  for (int64_t begin = 0; begin < data->size(); begin += batch) {
+    int64_t end = std::min(data->size(), begin + batch);
+    std::vector<int64_t> idx(order.begin() + begin, order.begin() + end);
+    RawBatch raw = gather_batch(*data, idx, config_.workers, device_);
+    torch::Tensor x = center_crop_normalize(raw.images, resize, crop, AugmentOptions{});
+    feats.push_back(backbone_->forward(x).to(torch::kCPU, torch::kFloat));
+    labels.push_back(raw.labels.to(torch::kCPU));
+  }
+  Features f{torch::cat(feats), torch::cat(labels)};
+  return cache_.emplace(key, std::move(f)).first->second;
+}
+
+void register_eval(EvalProtocol protocol) {
+  std::string name = protocol.name;
+  registry()[name] = std::move(protocol);
+}
+
+const EvalProtocol& find_eval(const std::string& name, const std::string& where) {
+  auto it = registry().find(name);
+  if (it == registry().end()) {
+    std::string hint = closest_match(name, eval_names());
+    std::string all;
+    for (const auto& n : eval_names()) all += (all.empty() ? "" : ", ") + n;
+    throw InputError(fmt::format("{}: unknown evaluation protocol '{}'{}; available: {}", where,
+                                 name,
+                                 hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
+                                 all));
+  }
+  return it->second;
+}
+
+std::vector<std::string> eval_names() {
+  std::vector<std::string> names;
+  for (const auto& [name, p] : registry()) names.push_back(name);
+  return names;
+}
+
+nlohmann::json merge_eval_options(const EvalProtocol& protocol, const nlohmann::json& given,
+                                  const std::string& where) {
+  nlohmann::json out = protocol.default_options;
+  if (given.is_null()) return out;
+  SB_INPUT_CHECK(given.is_object(), "{}: options of '{}' must be a table, got {}", where,
+                 protocol.name, given.dump());
+  std::vector<std::string> keys;
+  for (auto it = out.begin(); it != out.end(); ++it) keys.push_back(it.key());
+  for (auto it = given.begin(); it != given.end(); ++it) {
+    if (!out.contains(it.key())) {
+      std::string hint = closest_match(it.key(), keys);
+      std::string all;
+      for (const auto& k : keys) all += (all.empty() ? "" : ", ") + k;
+      throw InputError(fmt::format("{}: unknown option '{}' for protocol '{}'{}; valid: {}",
+                                   where, it.key(), protocol.name,
+                                   hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
+                                   all));
+    }
+    out[it.key()] = it.value();
+  }
+  return out;
+}
+
+}  // namespace swavbench

@@ -1,0 +1,75 @@
+// Method: what a pretraining method (SwAV, SimCLR, MoCo v2, supervised, random control) gives
+// the trainer, and the registry through which the CLI and the Lua side pick one by name.
+// Method folders (swav/, baselines/) never touch SQLite or Lua.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "harness/core/config.h"
+#include "harness/dist/collective.h"
+#include "harness/models/resnet.h"
+
+namespace swavbench {
+
+// One training batch after augmentation: crops[v] is B x C x S_v x S_v (large crops first).
+struct MultiCropBatch {
+  std::vector<torch::Tensor> crops;
+  std::vector<std::pair<int, int>> size_groups;  // [begin, end) crop ranges of equal size
+  torch::Tensor labels;                           // B, int64 (used by supervised only)
+  std::vector<int64_t> sample_ids;                // dataset indices
+};
+
+struct StepOutput {
+  torch::Tensor loss;                  // scalar to minimise
+  std::map<std::string, double> logs;  // averaged per epoch into the epoch row's extra_json
+};
+
+class Method {
+ public:
+  virtual ~Method() = default;
+  // Every trainable parameter and buffer (backbone + heads + method state modules).
+  virtual torch::nn::Module& module() = 0;
+  virtual ResNet backbone() = 0;
+  // Parameters the optimiser updates (a momentum encoder's are not among them).
+  virtual std::vector<std::pair<std::string, torch::Tensor>> trainable_parameters();
+  virtual bool trains() const { return true; }
+
+  virtual void on_epoch_start(int epoch) {}
+  virtual void before_step(int64_t iteration) {}  // e.g. normalise the prototypes
+  virtual StepOutput loss(const MultiCropBatch& batch, int64_t iteration, int epoch) = 0;
+  virtual void after_backward(int64_t iteration) {}  // e.g. drop frozen prototype gradients
+  virtual void after_step(int64_t iteration) {}      // e.g. momentum update
+  // Extra state a checkpoint must carry (queues, momentum encoder).
+  virtual void save_state(torch::serialize::OutputArchive& archive) const {}
+  virtual void load_state(torch::serialize::InputArchive& archive) {}
+  // The loss value at which a collapsed run sits (ln K for SwAV); 0 when not meaningful.
+  virtual double collapse_loss() const { return 0.0; }
+};
+
+struct MethodContext {
+  const RunConfig& config;
+  int64_t num_classes;
+  int64_t in_channels;
+  torch::Device device;
+  Collective& collective;
+};
+
+using MethodFactory = std::function<std::unique_ptr<Method>(const MethodContext&)>;
+
+void register_method(const std::string& name, MethodFactory factory);
+std::unique_ptr<Method> make_method(const std::string& name, const MethodContext& context);
+std::vector<std::string> method_names();
+
+// The backbone every method builds from a config.
+ResNet make_backbone(const RunConfig& config, int64_t in_channels);
+
+// Methods registered by harness itself: "supervised" and the "random" control.
+void register_harness_methods();
+
+}  // namespace swavbench

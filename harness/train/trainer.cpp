@@ -1,0 +1,284 @@
+#include "harness/train/trainer.h"
+
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "harness/core/check.h"
+#include "harness/data/loader.h"
+#include "harness/data/multicrop.h"
+#include "harness/data/sources.h"
+#include "harness/train/optim.h"
+
+namespace swavbench {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+AugmentOptions augment_options(const RunConfig& config) {
+  if (config.augment == "none") return AugmentOptions::none();
+  AugmentOptions options;
+  if (config.augment == "light") {
+    options.jitter_p = 0;
+    options.grayscale_p = 0;
+    options.blur_p = 0;
+  }
+  return options;
+}
+
+void save_checkpoint(const std::string& run_dir, Method& method, const LarsSgd* optimizer,
+                     int next_epoch, int64_t iteration) {
+  torch::serialize::OutputArchive archive;
+  torch::serialize::OutputArchive model;
+  method.module().save(model);
+  archive.write("model", model);
+  if (optimizer) {
+    torch::serialize::OutputArchive opt;
+    optimizer->save(opt);
+    archive.write("optimizer", opt);
+  }
+  torch::serialize::OutputArchive state;
+  method.save_state(state);
+  archive.write("method", state);
+  archive.write("next_epoch", torch::tensor(static_cast<int64_t>(next_epoch)));
+  archive.write("iteration", torch::tensor(iteration));
+  // Atomic replace: a run killed while writing keeps its previous checkpoint.
+  std::string final_path = checkpoint_path(run_dir);
+  std::string tmp = final_path + ".tmp";
+  archive.save_to(tmp);
+  fs::rename(tmp, final_path);
+}
+
+struct LoadedCheckpoint {
+  int next_epoch = 0;
+  int64_t iteration = 0;
+};
+
+LoadedCheckpoint load_checkpoint(const std::string& path, Method& method, LarsSgd* optimizer,
+                                 torch::Device device) {
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path, device);
+  } catch (const c10::Error& e) {
+    throw InputError(fmt::format("{}: cannot read checkpoint ({}); delete it to retrain", path,
+                                 e.what_without_backtrace()));
+  }
+  torch::serialize::InputArchive model;
+  archive.read("model", model);
+  method.module().load(model);
+  if (optimizer) {
+    torch::serialize::InputArchive opt;
+    archive.read("optimizer", opt);
+    optimizer->load(opt);
+  }
+  torch::serialize::InputArchive state;
+  archive.read("method", state);
+  method.load_state(state);
+  torch::Tensor next_epoch, iteration;
+  archive.read("next_epoch", next_epoch);
+  archive.read("iteration", iteration);
+  return {static_cast<int>(next_epoch.item<int64_t>()), iteration.item<int64_t>()};
+}
+
+std::unique_ptr<Method> build_method(const RunConfig& config, const Dataset& data,
+                                     torch::Device device, Collective& collective) {
+  // Initial weights are a function of the seed alone.
+  torch::manual_seed(static_cast<uint64_t>(config.seed));
+  ImageU8 shape = data.fixed_shape();
+  if (shape.channels == 0) shape = data.image(0);
+  MethodContext ctx{config, data.num_classes(), shape.channels, device, collective};
+  return make_method(config.method, ctx);
+}
+
+}  // namespace
+
+std::string checkpoint_path(const std::string& run_dir) { return run_dir + "/checkpoint.pt"; }
+
+torch::Device resolve_device(const std::string& device) {
+  if (device == "cuda") {
+    SB_INPUT_CHECK(torch::cuda::is_available(),
+                   "device 'cuda' was asked for, but this build of LibTorch sees no CUDA device "
+                   "(swavbench --version says what the linked LibTorch supports)");
+    return torch::Device(torch::kCUDA);
+  }
+  return torch::Device(torch::kCPU);
+}
+
+double peak_memory_bytes(torch::Device device) {
+  // CUDA peak memory comes through the CUDA shim once the CUDA path lands; CPU: peak RSS.
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) * 1024.0;
+}
+
+TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
+                       const TrainCallbacks& callbacks, Collective& collective) {
+  fs::create_directories(run_dir);
+  torch::Device device = resolve_device(config.device);
+  auto full = open_dataset(config.dataset, config.data_path, "train", config.load_size);
+  auto data = balanced_subset_of(full, config.subset, static_cast<uint64_t>(config.seed));
+
+  std::unique_ptr<Method> method = build_method(config, *data, device, collective);
+  TrainOutcome outcome;
+  if (!method->trains()) {
+    save_checkpoint(run_dir, *method, nullptr, 0, 0);
+    return outcome;
+  }
+
+  OptimizerOptions opt_options;
+  opt_options.kind = config.optimizer;
+  opt_options.momentum = config.momentum;
+  opt_options.weight_decay = config.weight_decay;
+  opt_options.trust_coefficient = config.trust_coefficient;
+  opt_options.lars_exclude_bn_bias = config.lars_exclude_bn_bias;
+  LarsSgd optimizer(method->trainable_parameters(), opt_options);
+
+  const int64_t per_rank_batch = config.batch_size / collective.world_size();
+  SB_INPUT_CHECK(per_rank_batch * collective.world_size() == config.batch_size,
+                 "batch_size {} is not divisible by the world size {}", config.batch_size,
+                 collective.world_size());
+  SB_INPUT_CHECK(data->size() >= config.batch_size,
+                 "the training set has {} images, fewer than one batch of {} (lower batch_size "
+                 "or raise subset)",
+                 data->size(), config.batch_size);
+
+  MultiCropAugment augment(config.crops, augment_options(config));
+  LoaderOptions loader_options;
+  loader_options.batch_size = per_rank_batch;
+  loader_options.seed = static_cast<uint64_t>(config.seed);
+  loader_options.workers = config.workers;
+  loader_options.prefetch = config.prefetch;
+  loader_options.device = device;
+  loader_options.rank = collective.rank();
+  loader_options.world_size = collective.world_size();
+  const uint64_t augment_seed = static_cast<uint64_t>(config.seed) * 7919u + 17u;
+  BatchLoader<MultiCropBatch> loader(
+      data, loader_options, [&augment, augment_seed](RawBatch&& raw, int64_t epoch) {
+        MultiCropBatch batch;
+        batch.crops = augment(raw.images, raw.sample_ids, augment_seed, epoch);
+        batch.size_groups = augment.size_groups();
+        batch.labels = raw.labels;
+        batch.sample_ids = std::move(raw.sample_ids);
+        return batch;
+      });
+
+  const int64_t iters_per_epoch = loader.batches_per_epoch();
+  LrSchedule schedule(config.base_lr, config.final_lr, config.start_warmup,
+                      static_cast<int64_t>(config.warmup_epochs) * iters_per_epoch,
+                      static_cast<int64_t>(config.epochs) * iters_per_epoch);
+
+  int start_epoch = 0;
+  int64_t iteration = 0;
+  if (fs::exists(checkpoint_path(run_dir))) {
+    LoadedCheckpoint ckpt = load_checkpoint(checkpoint_path(run_dir), *method, &optimizer, device);
+    start_epoch = ckpt.next_epoch;
+    iteration = ckpt.iteration;
+    outcome.resumed_from_epoch = start_epoch;
+  }
+
+  int collapse_streak = 0;
+  for (int epoch = start_epoch; epoch < config.epochs; ++epoch) {
+    method->module().train();
+    method->on_epoch_start(epoch);
+    loader.start_epoch(epoch);
+    auto epoch_start = Clock::now();
+    double wait_seconds = 0, loss_sum = 0;
+    int64_t batches = 0, images = 0;
+    std::map<std::string, double> log_sums;
+    double lr = schedule.at(iteration);
+    while (true) {
+      auto wait_start = Clock::now();
+      std::optional<MultiCropBatch> batch = loader.next();
+      wait_seconds += seconds_since(wait_start);
+      if (!batch) break;
+
+      lr = schedule.at(iteration);
+      optimizer.set_lr(lr);
+      method->before_step(iteration);
+      StepOutput out = method->loss(*batch, iteration, epoch);
+      double loss_value = out.loss.item<double>();
+      if (!std::isfinite(loss_value)) {
+        throw RunFailure(fmt::format(
+            "loss became {} at iteration {} (epoch {}); the last good checkpoint (end of epoch "
+            "{}) was kept. Try a lower base_lr or a longer warm-up",
+            loss_value, iteration, epoch, epoch - 1));
+      }
+      optimizer.zero_grad();
+      out.loss.backward();
+      method->after_backward(iteration);
+      optimizer.step();
+      method->after_step(iteration);
+
+      loss_sum += loss_value;
+      for (const auto& [k, v] : out.logs) log_sums[k] += v;
+      ++batches;
+      ++iteration;
+      images += static_cast<int64_t>(batch->sample_ids.size()) * collective.world_size();
+      if (callbacks.on_progress)
+        callbacks.on_progress(epoch, batches, iters_per_epoch, loss_sum / batches,
+                              images / std::max(1e-9, seconds_since(epoch_start)));
+    }
+    double seconds = seconds_since(epoch_start);
+    EpochReport report;
+    report.epoch = epoch;
+    report.loss = loss_sum / std::max<int64_t>(1, batches);
+    report.lr = lr;
+    report.img_per_s = images / std::max(1e-9, seconds);
+    report.data_wait = wait_seconds / std::max(1e-9, seconds);
+    report.seconds = seconds;
+    report.peak_mem = peak_memory_bytes(device);
+    for (const auto& [k, v] : log_sums) report.logs[k] = v / std::max<int64_t>(1, batches);
+
+    // Collapse alarm: the SwAV loss sits at ln(K) when every sample gets the same uniform code.
+    bool alarm_now = false;
+    if (method->collapse_loss() > 0) {
+      bool near_uniform = std::abs(report.loss - method->collapse_loss()) < config.collapse_margin;
+      auto share = report.logs.find("max_prototype_share");
+      bool one_prototype = share != report.logs.end() && share->second > 0.9;
+      collapse_streak = (near_uniform || one_prototype) ? collapse_streak + 1 : 0;
+      if (collapse_streak == config.collapse_patience) {
+        alarm_now = true;
+        std::string reason = fmt::format(
+            "loss {:.4f} against ln(K) = {:.4f} (margin {}) for {} epochs; largest prototype "
+            "share {:.2f}",
+            report.loss, method->collapse_loss(), config.collapse_margin, collapse_streak,
+            share != report.logs.end() ? share->second : 0.0);
+        if (callbacks.on_alarm)
+          callbacks.on_alarm(
+              "collapse", epoch, reason,
+              "freeze the prototypes longer (freeze_prototypes_iters), start the queue later "
+              "(queue_start_epoch), or lower epsilon");
+      }
+    }
+    if (collective.rank() == 0) save_checkpoint(run_dir, *method, &optimizer, epoch + 1, iteration);
+    collective.barrier();
+    outcome.epochs_done = epoch + 1;
+    if (callbacks.on_epoch) callbacks.on_epoch(report);
+    if (alarm_now && config.collapse_stop) {
+      outcome.stopped_by_alarm = true;
+      break;
+    }
+  }
+  return outcome;
+}
+
+std::unique_ptr<Method> load_trained_method(const RunConfig& config, const std::string& run_dir,
+                                            torch::Device device) {
+  auto full = open_dataset(config.dataset, config.data_path, "train", config.load_size);
+  std::unique_ptr<Method> method = build_method(config, *full, device, local_collective());
+  std::string path = checkpoint_path(run_dir);
+  SB_INPUT_CHECK(fs::exists(path), "{}: the run's checkpoint is missing", path);
+  load_checkpoint(path, *method, nullptr, device);
+  method->module().eval();
+  return method;
+}
+
+}  // namespace swavbench

@@ -1,0 +1,66 @@
+// The pretraining loop: Dataset -> loader -> multi-crop -> Method -> LARS/SGD with the
+// per-iteration schedule; an atomic checkpoint (temp file + rename) after every epoch, holding the
+// model, optimiser, method state (queues, momentum encoder), epoch and iteration. All randomness
+// after initialisation is a function of (seed, epoch, sample), so a resumed CPU run ends
+// bit-identical to an uninterrupted one.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <map>
+#include <string>
+
+#include "harness/core/config.h"
+#include "harness/dist/collective.h"
+#include "harness/models/resnet.h"
+#include "harness/train/method.h"
+
+namespace swavbench {
+
+struct EpochReport {
+  int epoch = 0;
+  double loss = 0, lr = 0, img_per_s = 0, data_wait = 0, peak_mem = 0;
+  double seconds = 0;
+  std::map<std::string, double> logs;
+};
+
+struct TrainCallbacks {
+  // After the epoch's checkpoint is on disk.
+  std::function<void(const EpochReport&)> on_epoch;
+  // kind: "collapse"; reason: what was seen; advice: what to try.
+  std::function<void(const std::string& kind, int epoch, const std::string& reason,
+                     const std::string& advice)>
+      on_alarm;
+  std::function<void(int epoch, int64_t batch, int64_t batches, double loss, double img_per_s)>
+      on_progress;
+};
+
+struct TrainOutcome {
+  int epochs_done = 0;
+  int resumed_from_epoch = 0;  // 0 when the run started fresh
+  bool stopped_by_alarm = false;
+};
+
+// A run that must stop as failed (NaN loss): the message names the iteration.
+class RunFailure : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+std::string checkpoint_path(const std::string& run_dir);
+
+// Trains, resuming from run_dir's checkpoint when there is one.
+TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
+                       const TrainCallbacks& callbacks, Collective& collective);
+
+// The run's method with its final weights loaded from the checkpoint, in eval mode.
+std::unique_ptr<Method> load_trained_method(const RunConfig& config, const std::string& run_dir,
+                                            torch::Device device);
+
+torch::Device resolve_device(const std::string& device);
+
+// Peak resident memory of this process (CPU) or peak allocated device memory (CUDA), bytes.
+double peak_memory_bytes(torch::Device device);
+
+}  // namespace swavbench
