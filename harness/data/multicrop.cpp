@@ -1,5 +1,7 @@
 #include "harness/data/multicrop.h"
 
+#include <torch/torch.h>
+
 #include <algorithm>
 #include <cmath>
 

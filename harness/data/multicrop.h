@@ -24,7 +24,7 @@
 //     kernel fits the crop), with reflect padding; SwAV used PIL's GaussianBlur(radius = sigma).
 #pragma once
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <cstdint>
 #include <utility>

@@ -86,9 +86,13 @@ std::string caller_where(lua_State* L) {
   return "";
 }
 
-// [-0, +1] Pushes "WHERE: WHAT" (or WHAT alone without a location), as luaL_error would.
+// [-0, +1] Pushes "WHERE: WHAT", as luaL_error would. WHAT alone when there is no location or
+// when the driver already began its message with `where` (it is handed `where` for exactly
+// that), so the location is never doubled.
 void push_located_message(lua_State* L, const std::string& where, const char* what) {
-  if (where.empty()) {
+  bool already_located = !where.empty() && std::strncmp(what, where.c_str(), where.size()) == 0 &&
+                         what[where.size()] == ':';
+  if (where.empty() || already_located) {
     lua_pushstring(L, what);
   } else {
     lua_pushfstring(L, "%s: %s", where.c_str(), what);
@@ -125,7 +129,8 @@ int run_guarded(lua_State* L, const Body& body) {
   return -1;
 }
 
-// [-0, +(n|0)] The entry point every bench.* function uses to reach C++.
+// [-0, +n] The entry point every bench.* function uses to reach C++: pushes the body's n
+// results, or raises the driver's failure as a Lua error at the caller's line.
 template <typename Body>
 int call_driver(lua_State* L, const Body& body) {
   int result_count = run_guarded(L, body);
@@ -133,7 +138,7 @@ int call_driver(lua_State* L, const Body& body) {
   return result_count;
 }
 
-// [-1, +1] Message handler for lua_pcall: the error message with a stack traceback appended.
+// [-0, +1] Message handler for lua_pcall: the error message with a stack traceback appended.
 int traceback_handler(lua_State* L) {
   const char* message = lua_tostring(L, 1);
   if (message == nullptr) {
@@ -148,12 +153,17 @@ int traceback_handler(lua_State* L) {
 }
 
 // [-0, +0] Count hook. Count hooks only fire on Lua instructions, so time inside bench.* C
-// functions is free, as runtime.h promises. Once over the limit it raises on every firing, so
-// a script cannot pcall its way past it.
+// functions is free, as runtime.h promises.
 void instruction_count_hook(lua_State* L, lua_Debug* /*unused*/) {
   Runtime& runtime = runtime_of(L);
   runtime.instructions_executed += runtime.hook_interval;
   if (runtime.instructions_executed <= runtime.instruction_limit) return;
+  // From now on raise on every instruction: a pcall that catches the error returns into a
+  // frame whose next instruction raises again, so `while true do pcall(loop) end` still ends.
+  if (runtime.hook_interval != 1) {
+    runtime.hook_interval = 1;
+    lua_sethook(L, instruction_count_hook, LUA_MASKCOUNT, 1);
+  }
   // Level 0 inside a hook is the Lua function that was running (hooks get no frame of their
   // own), so this names the looping line.
   luaL_where(L, 0);
@@ -218,9 +228,18 @@ int lua_sandboxed_load(lua_State* L) {
 // ---------------------------------------------------------------------------------------------
 // The bench module
 
+// [-0, +0] Raises "bad argument #N to 'bench.NAME' (EXPECTED expected, got TYPE)" unless
+// `ok`. luaL_checktype would say 'pretrain', dropping the module name users call it by.
+void check_argument(lua_State* L, bool ok, int argument, const char* function_name,
+                    const char* expected) {
+  if (ok) return;
+  luaL_error(L, "bad argument #%d to '%s' (%s expected, got %s)", argument, function_name, expected,
+             luaL_typename(L, argument));
+}
+
 // bench.pretrain(config) -> run handle.  [-0, +1]
 int lua_bench_pretrain(lua_State* L) {
-  luaL_checktype(L, 1, LUA_TTABLE);
+  check_argument(L, lua_istable(L, 1), 1, "bench.pretrain", "table");
   return call_driver(L, [L](Runtime& runtime, const std::string& where) {
     json config = lua_value_to_json(L, 1, {"bench.pretrain", 1});
     push_json_as_lua(L, runtime.driver->pretrain(config, where));
@@ -231,9 +250,9 @@ int lua_bench_pretrain(lua_State* L) {
 // bench.eval(run, spec) -> {protocol = {metric = value}}; spec may be a single protocol name,
 // a list of names or a map name -> options.  [-0, +1]
 int lua_bench_eval(lua_State* L) {
-  luaL_checktype(L, 1, LUA_TTABLE);
-  luaL_argexpected(L, lua_type(L, 2) == LUA_TTABLE || lua_type(L, 2) == LUA_TSTRING, 2,
-                   "table or string");
+  check_argument(L, lua_istable(L, 1), 1, "bench.eval", "table");
+  check_argument(L, lua_type(L, 2) == LUA_TTABLE || lua_type(L, 2) == LUA_TSTRING, 2, "bench.eval",
+                 "table or string");
   return call_driver(L, [L](Runtime& runtime, const std::string& where) {
     json run = lua_value_to_json(L, 1, {"bench.eval", 1});
     json spec = lua_value_to_json(L, 2, {"bench.eval", 2});
@@ -246,7 +265,7 @@ int lua_bench_eval(lua_State* L) {
 
 // bench.table(spec) -> text, also printed to stdout.  [-0, +1]
 int lua_bench_table(lua_State* L) {
-  luaL_checktype(L, 1, LUA_TTABLE);
+  check_argument(L, lua_istable(L, 1), 1, "bench.table", "table");
   return call_driver(L, [L](Runtime& runtime, const std::string& where) {
     std::string text = runtime.driver->table(lua_value_to_json(L, 1, {"bench.table", 1}), where);
     // Lua's print writes through C stdio; flushing it first keeps script output in order even
@@ -263,7 +282,7 @@ int lua_bench_table(lua_State* L) {
 // bench.param(name [, default]) -> the value given with --set name=..., else default.
 // [-0, +1]
 int lua_bench_param(lua_State* L) {
-  luaL_checkstring(L, 1);
+  check_argument(L, lua_type(L, 1) == LUA_TSTRING, 1, "bench.param", "string");
   lua_settop(L, 2);  // a missing default becomes nil (JSON null)
   return call_driver(L, [L](Runtime& runtime, const std::string& where) {
     size_t size = 0;
@@ -458,7 +477,7 @@ void run_chunk(const std::string& code, const std::string& lua_chunk_name,
   }
 
   if (status == LUA_OK) return;  // a run failure the script caught with pcall was its choice
-  if (runtime.run_failure != nullptr &&
+  if (runtime.run_failure != nullptr && !runtime.run_failure_message.empty() &&
       error_message.find(runtime.run_failure_message) != std::string::npos) {
     std::rethrow_exception(runtime.run_failure);
   }

@@ -243,6 +243,16 @@ TEST_F(LuaRuntimeTest, DriverInputErrorOnLineFive) {
       << message;
 }
 
+TEST_F(LuaRuntimeTest, LocationIsNotDoubledWhenTheDriverAlreadyNamesIt) {
+  std::string path = write_script("located.lua", "\nbench.pretrain{}\n");
+  driver_.on_pretrain = [path](const json&) -> json {
+    throw InputError(path + ":2: 'label' must be a string");
+  };
+  std::string message = input_error_of(path);
+  EXPECT_EQ(message.rfind(path + ":2: 'label' must be a string\nstack traceback", 0), 0u)
+      << message;
+}
+
 TEST_F(LuaRuntimeTest, DriverRunFailurePropagatesAsErrorNotInputError) {
   driver_.on_pretrain = [](const json&) -> json {
     throw Error("run 3 failed: loss is NaN at epoch 2");
@@ -423,9 +433,12 @@ TEST_F(LuaRuntimeTest, UnconvertibleValuesAreInputErrorsNamingTheKey) {
        "key '1' appears both as a number and as a string"},
       {"bench.pretrain{name = '\\xff'}", "not valid UTF-8 to bench.pretrain (key 'name')"},
       {"bench.param('x', print)", "cannot pass a function to bench.param (argument 2)"},
-      {"bench.pretrain('swav')", "bad argument #1 to"},
-      {"bench.eval({id = 1}, 42)", "bad argument #2 to"},
-      {"bench.table()", "bad argument #1 to"},
+      {"bench.pretrain('swav')",
+       "bad argument #1 to 'bench.pretrain' (table expected, got string)"},
+      {"bench.eval({id = 1}, 42)",
+       "bad argument #2 to 'bench.eval' (table or string expected, got number)"},
+      {"bench.table()", "bad argument #1 to 'bench.table' (table expected, got no value)"},
+      {"bench.param(nil, 3)", "bad argument #1 to 'bench.param' (string expected, got nil)"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.code);

@@ -1,0 +1,123 @@
+// RunConfig: defaults, resolution order, validation messages, hashing.
+#include <gtest/gtest.h>
+
+#include "harness/core/check.h"
+#include "harness/core/config.h"
+#include "harness/core/text.h"
+
+namespace swavbench {
+namespace {
+
+using nlohmann::json;
+
+std::string error_of(const json& table, const json& overrides = json::object()) {
+  try {
+    resolve_config(table, overrides, "suite/x.lua:7");
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Config, DefaultsAreTheFashionMnistRecipe) {
+  RunConfig c = resolve_config(json::object(), json::object(), "here");
+  EXPECT_EQ(c.method, "swav");
+  EXPECT_EQ(c.arch, "resnet10");
+  EXPECT_EQ(c.prototypes, 100);
+  ASSERT_EQ(c.crops.size(), 2u);
+  EXPECT_EQ(c.crops[0].count, 2);
+  EXPECT_EQ(c.crops[1].size, 14);
+  EXPECT_EQ(c.total_crops(), 6);
+  EXPECT_DOUBLE_EQ(c.epsilon, 0.05);
+  EXPECT_EQ(c.sinkhorn_iters, 3);
+}
+
+TEST(Config, UnknownKeyNamesTheKeyTheLineAndTheClosestKey) {
+  std::string e = error_of({{"epoch", 3}});
+  EXPECT_NE(e.find("suite/x.lua:7"), std::string::npos) << e;
+  EXPECT_NE(e.find("'epoch'"), std::string::npos) << e;
+  EXPECT_NE(e.find("did you mean 'epochs'"), std::string::npos) << e;
+  EXPECT_NE(error_of({{"protoypes", 10}}).find("'prototypes'"), std::string::npos);
+}
+
+TEST(Config, WrongTypesAndValuesAreClear) {
+  EXPECT_NE(error_of({{"epochs", "ten"}}).find("must be an integer"), std::string::npos);
+  EXPECT_NE(error_of({{"epochs", 2.5}}).find("must be an integer"), std::string::npos);
+  EXPECT_NE(error_of({{"method", "swaw"}}).find("did you mean 'swav'"), std::string::npos);
+  EXPECT_NE(error_of({{"batch_size", 0}}).find("must be positive"), std::string::npos);
+  EXPECT_NE(error_of({{"crops_for_assign", {0, 9}}}).find("out of range"), std::string::npos);
+  EXPECT_NE(error_of({{"crops", {{{"count", 2}, {"size", 28}, {"min_scale", 0.5},
+                                  {"max_scale", 0.2}}}}})
+                .find("min_scale <= max_scale"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"crops", {{{"count", 2}, {"sise", 28}, {"min_scale", 0.5},
+                                  {"max_scale", 1.0}}}}})
+                .find("did you mean 'size'"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"precision", "bf16"}}).find("needs device 'cuda'"), std::string::npos);
+}
+
+TEST(Config, ResolutionOrderIsDefaultsMethodTableThenOverrides) {
+  // Method defaults: MoCo's temperature is 0.2 unless the table says otherwise.
+  EXPECT_DOUBLE_EQ(resolve_config({{"method", "moco"}}, json::object(), "w").temperature, 0.2);
+  EXPECT_DOUBLE_EQ(
+      resolve_config({{"method", "moco"}, {"temperature", 0.3}}, json::object(), "w")
+          .temperature,
+      0.3);
+  RunConfig c = resolve_config({{"epochs", 3}}, {{"epochs", 1}}, "w");
+  EXPECT_EQ(c.epochs, 1);
+  // An override of the method switches the method defaults too.
+  EXPECT_EQ(resolve_config({{"method", "swav"}}, {{"method", "random"}}, "w").epochs, 0);
+}
+
+TEST(Config, HashIsStableAndSensitive) {
+  RunConfig a = resolve_config({{"epochs", 3}}, json::object(), "w");
+  RunConfig b = resolve_config({{"epochs", 3}}, json::object(), "w");
+  RunConfig c = resolve_config({{"epochs", 4}}, json::object(), "w");
+  EXPECT_EQ(a.hash(), b.hash());
+  EXPECT_NE(a.hash(), c.hash());
+  EXPECT_EQ(a.hash().size(), 16u);
+  // JSON round trip gives the same config.
+  RunConfig round = resolve_config(a.to_json(), json::object(), "w");
+  EXPECT_EQ(round.hash(), a.hash());
+  // The label is not part of what is trained.
+  RunConfig labelled = resolve_config({{"epochs", 3}, {"label", "x"}}, json::object(), "w");
+  EXPECT_EQ(labelled.hash(), a.hash());
+}
+
+TEST(Config, PresetsResolve) {
+  RunConfig c = resolve_config({{"preset", "imagenet_800ep_bs4096"}, {"data_path", "/x"}},
+                               json::object(), "w");
+  EXPECT_EQ(c.arch, "resnet50");
+  EXPECT_EQ(c.batch_size, 4096);
+  EXPECT_EQ(c.prototypes, 3000);
+  EXPECT_EQ(c.total_crops(), 8);
+  EXPECT_DOUBLE_EQ(c.base_lr, 4.8);
+  EXPECT_EQ(c.freeze_prototypes_iters, 313);
+  EXPECT_NE(error_of({{"preset", "imagenet_800"}}).find("unknown preset"), std::string::npos);
+}
+
+TEST(Config, SetValuesParseAsJsonElseString) {
+  EXPECT_EQ(parse_set_value("3"), json(3));
+  EXPECT_EQ(parse_set_value("0.5"), json(0.5));
+  EXPECT_EQ(parse_set_value("true"), json(true));
+  EXPECT_EQ(parse_set_value("swav"), json("swav"));
+  EXPECT_EQ(parse_set_value("[0,1]"), json({0, 1}));
+}
+
+TEST(Text, Sha256KnownVectors) {
+  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(sha256_hex(std::string(1000, 'a')),
+            "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3");
+}
+
+TEST(Text, ClosestMatch) {
+  EXPECT_EQ(closest_match("epoch", {"epochs", "seed", "arch"}), "epochs");
+  EXPECT_EQ(closest_match("zzzzzzzz", {"epochs", "seed"}), "");
+  EXPECT_EQ(edit_distance("kitten", "sitting"), 3);
+}
+
+}  // namespace
+}  // namespace swavbench
