@@ -8,7 +8,7 @@ packages=(
   libtorch-dev                # LibTorch 1.13 (CPU), with c10d (Gloo)
   libopenblas0-pthread        # LibTorch calls libblas.so.3: OpenBLAS is ~35x the reference BLAS
   liblua5.4-dev               # the embedded Lua runtime
-  libsqlite3-dev              # the results store
+  libsqlite3-dev sqlite3      # the results store (sqlite3: the integration tests read it)
   libfmt-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libturbojpeg0-dev libpng-dev zlib1g-dev  # ImageFolder decoding, idx.gz

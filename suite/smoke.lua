@@ -25,8 +25,8 @@ local runs = {}
 for seed = 0, seeds - 1 do
   local supervised = bench.pretrain(bench.merge(common, {
     label = "supervised", method = "supervised", seed = seed,
-    epochs = 2, base_lr = 0.1, final_lr = 0.0001,
-    crops = { { count = 1, size = 28, min_scale = 0.5, max_scale = 1.0 } },
+    epochs = 3, base_lr = 0.4, final_lr = 0.0004,
+    crops = { { count = 1, size = 28, min_scale = 0.8, max_scale = 1.0 } },
     augment = "light",
   }))
   local control = bench.pretrain(bench.merge(common, {

@@ -248,6 +248,7 @@ json RunDriver::pretrain(const json& table, const std::string& where) {
     TrainOutcome outcome = train_run(config, dir, callbacks, local_collective());
     std::string ckpt = checkpoint_path(dir);
     store_.add_artifact({run_id, "checkpoint", ckpt, sha256_file(ckpt)});
+    store_.add_artifact({run_id, "weights", ckpt, outcome.weights_sha256});
     store_.set_status(run_id, kStatusDone,
                       outcome.stopped_by_alarm ? "stopped early by the collapse alarm" : "");
   } catch (const RunFailure& e) {

@@ -183,7 +183,7 @@ int lua_unavailable_function(lua_State* L) {
                     lua_tostring(L, lua_upvalueindex(1)), kSandboxHint);
 }
 
-// [-0, +0] __index of the sandbox's os/io/package/debug tables (args: table, key); raises
+// [-0, +0] __index of the sandbox's os/io/package/debug/coroutine tables (args: table, key); raises
 // "LIB.KEY is not available ...". Upvalue 1: LIB.
 int lua_unavailable_field(lua_State* L) {
   const char* library = lua_tostring(L, lua_upvalueindex(1));
@@ -429,7 +429,7 @@ int open_sandbox(lua_State* L) {
   set_unavailable_fields_metatable(L, "os");
   lua_setglobal(L, "os");
 
-  for (const char* library : {"io", "package", "debug"}) {
+  for (const char* library : {"io", "package", "debug", "coroutine"}) {
     lua_newtable(L);
     set_unavailable_fields_metatable(L, library);
     lua_setglobal(L, library);

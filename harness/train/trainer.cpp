@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "harness/core/check.h"
+#include "harness/core/text.h"
 #include "harness/data/loader.h"
 #include "harness/data/multicrop.h"
 #include "harness/data/sources.h"
@@ -102,6 +103,20 @@ std::unique_ptr<Method> build_method(const RunConfig& config, const Dataset& dat
 
 std::string checkpoint_path(const std::string& run_dir) { return run_dir + "/checkpoint.pt"; }
 
+std::string weights_digest(torch::nn::Module& module) {
+  std::map<std::string, torch::Tensor> tensors;
+  for (const auto& p : module.named_parameters()) tensors[p.key()] = p.value();
+  for (const auto& b : module.named_buffers()) tensors[b.key()] = b.value();
+  std::string bytes;
+  for (const auto& [name, t] : tensors) {
+    torch::Tensor c = t.detach().to(torch::kCPU).contiguous();
+    bytes += name + ":" + std::to_string(c.dim()) + ":" + std::string(c.dtype().name()) + ";";
+    for (int64_t d : c.sizes()) bytes += std::to_string(d) + ",";
+    bytes.append(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
+  }
+  return sha256_hex(bytes);
+}
+
 torch::Device resolve_device(const std::string& device) {
   if (device == "cuda") {
     SB_INPUT_CHECK(torch::cuda::is_available(),
@@ -130,6 +145,7 @@ TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
   TrainOutcome outcome;
   if (!method->trains()) {
     save_checkpoint(run_dir, *method, nullptr, 0, 0);
+    outcome.weights_sha256 = weights_digest(method->module());
     return outcome;
   }
 
@@ -267,6 +283,7 @@ TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
       break;
     }
   }
+  outcome.weights_sha256 = weights_digest(method->module());
   return outcome;
 }
 

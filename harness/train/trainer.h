@@ -40,6 +40,7 @@ struct TrainOutcome {
   int epochs_done = 0;
   int resumed_from_epoch = 0;  // 0 when the run started fresh
   bool stopped_by_alarm = false;
+  std::string weights_sha256;  // weights_digest() of the final model
 };
 
 // A run that must stop as failed (NaN loss): the message names the iteration.
@@ -49,6 +50,10 @@ class RunFailure : public std::runtime_error {
 };
 
 std::string checkpoint_path(const std::string& run_dir);
+
+// SHA-256 over every parameter and buffer (name, shape, float bytes, in name order): equal
+// digests mean bit-identical weights, whatever the checkpoint container's byte layout.
+std::string weights_digest(torch::nn::Module& module);
 
 // Trains, resuming from run_dir's checkpoint when there is one.
 TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,

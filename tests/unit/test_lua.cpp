@@ -116,12 +116,19 @@ TEST_F(LuaRuntimeTest, UnavailableFunctionsRaiseAClearErrorAtTheCallingLine) {
     std::string name;
   };
   const std::vector<Case> cases = {
-      {"os.execute(\"ls\")", "os.execute"},  {"io.open(\"/etc/passwd\")", "io.open"},
-      {"io.popen(\"ls\")", "io.popen"},      {"os.remove(\"/tmp/x\")", "os.remove"},
-      {"os.getenv(\"HOME\")", "os.getenv"},  {"os.exit(1)", "os.exit"},
-      {"dofile(\"/etc/passwd\")", "dofile"}, {"loadfile(\"/etc/passwd\")", "loadfile"},
-      {"require(\"socket\")", "require"},    {"package.loadlib(\"x\", \"y\")", "package.loadlib"},
-      {"debug.getinfo(1)", "debug.getinfo"}, {"local f = io.write", "io.write"},
+      {"os.execute(\"ls\")", "os.execute"},
+      {"io.open(\"/etc/passwd\")", "io.open"},
+      {"io.popen(\"ls\")", "io.popen"},
+      {"os.remove(\"/tmp/x\")", "os.remove"},
+      {"os.getenv(\"HOME\")", "os.getenv"},
+      {"os.exit(1)", "os.exit"},
+      {"dofile(\"/etc/passwd\")", "dofile"},
+      {"loadfile(\"/etc/passwd\")", "loadfile"},
+      {"require(\"socket\")", "require"},
+      {"package.loadlib(\"x\", \"y\")", "package.loadlib"},
+      {"debug.getinfo(1)", "debug.getinfo"},
+      {"local f = io.write", "io.write"},
+      {"coroutine.wrap(print)", "coroutine.wrap"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.code);

@@ -1,0 +1,61 @@
+# Bad input is exit code 2 with a message naming FILE:LINE and what would be right.
+source "$(dirname "$0")/lib.sh"
+
+cat > typo.lua <<'LUA'
+local common = { subset = 512 }
+bench.pretrain{ method = "supervised", epoch = 1 }
+LUA
+expect_exit 2 "$SWAVBENCH" run typo.lua --db "$DB"
+expect_in "$OUT" "typo.lua:2:"
+expect_in "$OUT" "unknown config key 'epoch'"
+expect_in "$OUT" "did you mean 'epochs'"
+
+printf 'local x = 1\nlocal y = \nbench.log("never")\nlocal = 3\n' > syntax.lua
+expect_exit 2 "$SWAVBENCH" run syntax.lua --db "$DB"
+expect_in "$OUT" "syntax.lua:4:"
+
+printf 'bench.log("start")\nos.execute("touch pwned")\n' > escape.lua
+expect_exit 2 "$SWAVBENCH" run escape.lua --db "$DB"
+expect_in "$OUT" "escape.lua:2:"
+expect_in "$OUT" "os.execute is not available in the swavbench sandbox"
+[ ! -e pwned ] || fail "os.execute ran"
+
+printf 'local f = io.open("/etc/passwd")\n' > io.lua
+expect_exit 2 "$SWAVBENCH" run io.lua --db "$DB"
+expect_in "$OUT" "io.open is not available in the swavbench sandbox"
+
+printf 'bench.pretrain{ method = "supervised", subset = 512, epochs = 1 }\n' > set.lua
+expect_exit 2 "$SWAVBENCH" run set.lua --db "$DB" --set epohcs=1
+expect_in "$OUT" "--set epohcs"
+expect_in "$OUT" "did you mean 'epochs'"
+
+expect_exit 2 "$SWAVBENCH" run no_such_script.lua --db "$DB"
+expect_in "$OUT" "no_such_script.lua' not found"
+
+# A truncated dataset file names the file; nothing is trained and the run is recorded failed.
+mkdir fm
+for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+  gzip -dc "/usr/share/datasets/fashion-mnist/$f.gz" > "fm/$f"
+done
+head -c 1000000 fm/train-images-idx3-ubyte > fm/cut && mv fm/cut fm/train-images-idx3-ubyte
+printf 'bench.pretrain{ method = "supervised", subset = 512, epochs = 1, data_path = "%s/fm" }\n' "$WORK" > trunc.lua
+expect_exit 2 "$SWAVBENCH" run trunc.lua --db "$DB"
+expect_in "$OUT" "fm/train-images-idx3-ubyte"
+expect_in "$OUT" "truncated"
+[ "$(sql "select status from runs")" = "failed" ] || fail "truncated data: run not marked failed"
+
+# A missing dataset says how to get it.
+printf 'bench.pretrain{ method = "supervised", subset = 512, epochs = 1, data_path = "%s/nowhere" }\n' "$WORK" > missing.lua
+expect_exit 2 "$SWAVBENCH" run missing.lua --db "$DB"
+expect_in "$OUT" "not found"
+
+# A NaN loss stops the run as failed (exit 1) naming the iteration; the epoch before is kept.
+cat > nan.lua <<'LUA'
+bench.pretrain{ method = "supervised", subset = 512, batch_size = 128, epochs = 3,
+                base_lr = 1e30, final_lr = 1e30, label = "diverges" }
+LUA
+expect_exit 1 "$SWAVBENCH" run nan.lua --db "$DB"
+expect_in "$OUT" "at iteration"
+[ "$(sql "select status from runs where label='diverges'")" = "failed" ] || fail "NaN run not failed"
+expect_in "$(sql "select reason from runs where label='diverges'")" "iteration"
+echo "bad_input: ok"

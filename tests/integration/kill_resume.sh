@@ -1,0 +1,41 @@
+# A run killed with SIGKILL mid-training is found by the next invocation, marked interrupted,
+# resumed from its checkpoint, and ends with the same weights as an uninterrupted run.
+source "$(dirname "$0")/lib.sh"
+
+cat > run.lua <<'LUA'
+bench.pretrain{ method = "swav", subset = 1024, batch_size = 128, epochs = 4, seed = 3,
+                freeze_prototypes_iters = 4, label = "resumable" }
+LUA
+
+# Reference: the same config uninterrupted, in another database.
+"$SWAVBENCH" run run.lua --db "$WORK/ref/r.sqlite" > ref.log 2>&1 || { cat ref.log; fail "reference run failed"; }
+ref_digest=$(sqlite3 "$WORK/ref/r.sqlite" "select sha256 from artifacts where kind='weights'")
+[ -n "$ref_digest" ] || fail "no weights digest recorded"
+
+"$SWAVBENCH" run run.lua --db "$DB" > killed.log 2>&1 &
+pid=$!
+# Wait for the first epoch row, then kill -9 in the middle of the next epoch.
+for _ in $(seq 1 600); do
+  n=$(sqlite3 "$DB" "select count(*) from epochs" 2>/dev/null || echo 0)
+  [ "${n:-0}" -ge 1 ] && break
+  sleep 0.2
+done
+[ "${n:-0}" -ge 1 ] || { cat killed.log; fail "no epoch finished"; }
+sleep 1
+kill -9 "$pid"
+wait "$pid" 2>/dev/null || true
+[ "$(sql "select status from runs")" = "running" ] || fail "a killed process cannot mark itself"
+
+expect_exit 0 "$SWAVBENCH" run run.lua --db "$DB" --dry-run
+expect_in "$OUT" "marked interrupted"
+expect_in "$OUT" "resume run #1 (interrupted)"
+[ "$(sql "select status from runs")" = "interrupted" ] || fail "run not marked interrupted"
+
+"$SWAVBENCH" run run.lua --db "$DB" > resumed.log 2>&1 || { cat resumed.log; fail "resume failed"; }
+cat resumed.log
+expect_in "$(cat resumed.log)" "resuming run #1"
+[ "$(sql "select status from runs")" = "done" ] || fail "resumed run not done"
+[ "$(sql "select count(*) from epochs")" = 4 ] || fail "expected 4 epoch rows after resume"
+digest=$(sql "select sha256 from artifacts where kind='weights'")
+[ "$digest" = "$ref_digest" ] || fail "resumed weights $digest differ from uninterrupted $ref_digest"
+echo "kill_resume: ok (weights $digest)"
