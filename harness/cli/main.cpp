@@ -1,5 +1,6 @@
 // swavbench's entry point: registers the methods and protocols of every library, then hands
 // the command line to harness/cli. Nothing else lives here.
+#include "baselines/register.h"
 #include "evals/register.h"
 #include "harness/cli/commands.h"
 #include "harness/train/register.h"
@@ -8,6 +9,7 @@
 int main(int argc, char** argv) {
   swavbench::register_harness_methods();
   swavbench::register_swav_methods();
+  swavbench::register_baseline_methods();
   swavbench::register_evals();
   return swavbench::run_cli(argc, argv);
 }
