@@ -24,32 +24,38 @@ torch::Tensor sinkhorn_knopp(const torch::Tensor& scores, double epsilon, int it
   // op lists.
   c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
 
-  // Q is K x B_local, the paper's layout: a row per prototype, a column per sample.
-  torch::Tensor q = torch::exp(scores.detach().to(torch::kFloat32) / epsilon).t().contiguous();
-  const double k = static_cast<double>(q.size(0));
-  const double b = static_cast<double>(q.size(1)) * collective.world_size();
+  // The paper's Q is K x B (a row per prototype, a column per sample). It is held here as its
+  // transpose, B x K, the layout of the scores, so no transposed copy is made on the way in or
+  // out: Q's row sums are sums over dim 0 below, its column sums sums over dim 1.
+  torch::Tensor q = scores.detach().to(torch::kFloat32).mul(1.0 / epsilon);
+  q.exp_();
+  const double k = static_cast<double>(q.size(1));
+  const double b = static_cast<double>(q.size(0)) * collective.world_size();
 
-  // Make Q a joint distribution over (prototype, sample) of the whole global batch.
-  torch::Tensor sum_q = q.sum();
-  collective.all_reduce_sum(sum_q);
-  q.div_(sum_q);
-
-  for (int it = 0; it < iterations; ++it) {
-    // Each prototype's total weight over the global batch must be 1/K (equal partition): the row
-    // sums span every rank's samples, hence the all-reduce.
-    torch::Tensor row_sums = q.sum(/*dim=*/1, /*keepdim=*/true);
-    collective.all_reduce_sum(row_sums);
-    q.div_(row_sums);
-    q.div_(k);
-    // Each sample's total weight must be 1/B; a column is one sample, entirely on this rank.
-    q.div_(q.sum(/*dim=*/0, /*keepdim=*/true));
-    q.div_(b);
+  if (iterations == 0) {
+    // Make Q a joint distribution over (prototype, sample) of the whole global batch. With one
+    // or more iterations this division is redundant: the first prototype normalisation below
+    // removes any global scale, so it is folded into it (one pass and one all-reduce fewer,
+    // same result up to float rounding).
+    torch::Tensor sum_q = q.sum();
+    collective.all_reduce_sum(sum_q);
+    q.div_(sum_q);
   }
 
-  if (trace != nullptr) trace->before_final_scaling = q.clone();
+  for (int it = 0; it < iterations; ++it) {
+    // Each prototype's total weight over the global batch must be 1/K (equal partition): the
+    // sums span every rank's samples, hence the all-reduce. Q /= row sums; Q /= K in one pass.
+    torch::Tensor prototype_sums = q.sum(/*dim=*/0, /*keepdim=*/true);
+    collective.all_reduce_sum(prototype_sums);
+    q.mul_(prototype_sums.mul_(k).reciprocal_());
+    // Each sample's total weight must be 1/B; a sample's code is entirely on this rank.
+    // Q /= column sums; Q /= B in one pass.
+    q.mul_(q.sum(/*dim=*/1, /*keepdim=*/true).mul_(b).reciprocal_());
+  }
+
+  if (trace != nullptr) trace->before_final_scaling = q.t().contiguous();
   // Columns now sum to 1/B; scaling by B makes each sample's code a distribution over prototypes.
-  q.mul_(b);
-  return q.t().contiguous();
+  return q.mul_(b);
 }
 
 }  // namespace swavbench

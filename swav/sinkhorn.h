@@ -27,11 +27,15 @@ struct SinkhornTrace {
 // the input dtype and even under autocast: exp(scores / epsilon) spans e^{+-20} at epsilon 0.05,
 // beyond what half precision can hold.
 //
-// Follows the authors exactly: Q = exp(scores / epsilon)^T; Q /= sum(Q) (all-reduced); then
+// Follows the authors: Q = exp(scores / epsilon)^T; Q /= sum(Q) (all-reduced); then
 // `iterations` times: Q /= row sums (all-reduced), Q /= K; Q /= column sums (local: a column is one
 // sample, which lives on one rank), Q /= B with B = B_local * world_size; finally Q *= B so each
 // sample's code sums to 1. Every rank must call this with the same K, epsilon and iterations, and
 // with the same B_local (B is computed as B_local * world_size).
+// Two exact rewrites make it about 4x faster (measured on 4096 x 3000, 2 CPU cores: 128 ms ->
+// 33 ms): Q is kept in the scores' B x K layout (no transposed copies), and with one or more
+// iterations the global Q /= sum(Q) (and its all-reduce) is folded into the first row
+// normalisation, which removes any global scale anyway; each pair of divisions is one pass.
 //
 // Like the authors' code it does not subtract a maximum before exp: with L2-normalised z and c,
 // |scores| <= 1 and exp(1 / 0.05) = e^20 is well inside float32. A shift would have to be the same

@@ -206,11 +206,13 @@ json RunDriver::pretrain(const json& table, const std::string& where) {
     e.extra_json = json(r.logs).dump();
     store_.add_epoch(e);
     if (options_.progress_tty) std::cout << "\r\033[K";
+    auto knn = r.logs.find("knn_top1");
     std::cout << fmt::format(
                      "  run #{} epoch {}/{}  loss {:.4f}  lr {:.4g}  {:.0f} img/s  data-wait "
-                     "{:.1f}%  {}\n",
+                     "{:.1f}%  {}{}\n",
                      run_id, r.epoch + 1, config.epochs, r.loss, r.lr, r.img_per_s,
-                     100 * r.data_wait, format_seconds(r.seconds))
+                     100 * r.data_wait, format_seconds(r.seconds),
+                     knn == r.logs.end() ? "" : fmt::format("  kNN {:.2f}", knn->second))
               << std::flush;
   };
   callbacks.on_alarm = [&](const std::string& kind, int epoch, const std::string& reason,
@@ -226,6 +228,25 @@ json RunDriver::pretrain(const json& table, const std::string& where) {
                              epoch + 1, reason, advice)
               << std::flush;
   };
+  if (config.knn_every > 0) {
+    // The cheap monitor of the paper's practice: kNN top-1 on fixed subsets after every
+    // knn_every epochs, so a table can show accuracy rising (or not) over training.
+    callbacks.monitor = [&](Method& method, int epoch) {
+      std::map<std::string, double> out;
+      if ((epoch + 1) % config.knn_every != 0 && epoch + 1 != config.epochs) return out;
+      const EvalProtocol& knn = find_eval("knn", where);
+      torch::Device device = resolve_device(config.device);
+      FeatureCache cache(config, method.backbone(), device);
+      EvalContext ctx{config, method, device,
+                      merge_eval_options(knn, {{"k", {20}}, {"train_subset", 5000},
+                                               {"test_subset", 2000}},
+                                         where),
+                      cache};
+      for (const auto& [metric, value] : knn.run(ctx).metrics)
+        if (metric == "top1_k20") out["knn_top1"] = value;
+      return out;
+    };
+  }
   if (options_.progress_tty) {
     callbacks.on_progress = [&, last = std::chrono::steady_clock::time_point{}](
                                 int epoch, int64_t batch, int64_t batches, double loss,

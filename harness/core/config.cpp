@@ -223,6 +223,8 @@ const std::vector<Binding>& bindings() {
     b.push_back(bind_choice("precision", "arithmetic", &RunConfig::precision, {"fp32", "bf16"}));
     b.push_back(bind("workers", "integer", "loader threads", &RunConfig::workers));
     b.push_back(bind("prefetch", "integer", "batches prepared ahead", &RunConfig::prefetch));
+    b.push_back(bind("knn_every", "integer", "kNN monitor every N epochs (0 = off)",
+                     &RunConfig::knn_every));
     return b;
   }();
   return all;
@@ -271,7 +273,9 @@ json RunConfig::to_json() const {
 }
 
 std::string RunConfig::hash() const {
-  return sha256_hex(to_json().dump() + "|" + kTrainingCodeVersion).substr(0, 16);
+  nlohmann::json identity = to_json();
+  for (const auto& key : kNonIdentityKeys) identity.erase(key);
+  return sha256_hex(identity.dump() + "|" + kTrainingCodeVersion).substr(0, 16);
 }
 
 int64_t RunConfig::total_crops() const { return swavbench::total_crops(crops); }
@@ -340,6 +344,7 @@ void validate_config(const RunConfig& c, const std::string& where) {
   SB_INPUT_CHECK(c.moco_momentum >= 0 && c.moco_momentum < 1,
                  "{}: 'moco_momentum' must be in [0, 1)", where);
   SB_INPUT_CHECK(c.queue_length >= 0, "{}: 'queue_length' must be >= 0", where);
+  SB_INPUT_CHECK(c.knn_every >= 0, "{}: 'knn_every' must be >= 0 (0 = off)", where);
   SB_INPUT_CHECK(c.hidden_dim >= 0, "{}: 'hidden_dim' must be >= 0", where);
   for (size_t i = 0; i < c.crops.size(); ++i) {
     const auto& s = c.crops[i];

@@ -19,6 +19,10 @@ namespace swavbench {
 // under the old version are then retrained instead of silently reused.
 inline constexpr const char* kTrainingCodeVersion = "1";
 
+// Keys that change how a run executes or what it logs, never what it learns: two configs that
+// differ only in these are the same run.
+inline const std::vector<std::string> kNonIdentityKeys{"workers", "prefetch", "knn_every"};
+
 struct RunConfig {
   // What to train.
   std::string method = "swav";  // swav | simclr | moco | supervised | random
@@ -74,9 +78,11 @@ struct RunConfig {
   std::string precision = "fp32";  // fp32 | bf16 (CUDA autocast)
   int workers = 1;             // loader threads decoding images
   int prefetch = 2;            // batches prepared ahead
+  int knn_every = 1;           // kNN monitor every N epochs (0 = off), logged in epoch rows
 
   nlohmann::json to_json() const;
-  // Hash of the canonical JSON and kTrainingCodeVersion (hex sha256, first 16 chars).
+  // Hash of the canonical JSON and kTrainingCodeVersion (hex sha256, first 16 chars), without
+  // the keys that cannot change what is learned (kNonIdentityKeys).
   std::string hash() const;
   int64_t total_crops() const;
 };

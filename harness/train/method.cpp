@@ -64,6 +64,7 @@ class RandomControl final : public Method {
   }
   torch::nn::Module& module() override { return *backbone_; }
   ResNet backbone() override { return backbone_; }
+  std::string backbone_prefix() const override { return ""; }
   bool trains() const override { return false; }
   StepOutput loss(const MultiCropBatch&, int64_t, int) override {
     SB_CHECK(false, "the random control is never trained");

@@ -36,6 +36,8 @@ class Method {
   // Every trainable parameter and buffer (backbone + heads + method state modules).
   virtual torch::nn::Module& module() = 0;
   virtual ResNet backbone() = 0;
+  // Where backbone() sits in module()'s parameter names (for FLOP accounting).
+  virtual std::string backbone_prefix() const { return "backbone."; }
   // Parameters the optimiser updates (a momentum encoder's are not among them).
   virtual std::vector<std::pair<std::string, torch::Tensor>> trainable_parameters();
   virtual bool trains() const { return true; }

@@ -12,6 +12,7 @@
 #include "harness/data/loader.h"
 #include "harness/data/multicrop.h"
 #include "harness/data/sources.h"
+#include "harness/models/flops.h"
 #include "harness/train/optim.h"
 
 namespace swavbench {
@@ -200,6 +201,14 @@ TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
     outcome.resumed_from_epoch = start_epoch;
   }
 
+  // Model FLOP utilisation: the model's training FLOPs per image over the float GEMM rate this
+  // process measures now, on this device (so a slower machine is not mistaken for a slower
+  // implementation).
+  const bool bf16 = config.precision == "bf16";
+  const double gemm_flops = measure_gemm_flops(device, bf16);
+  const double flops_per_image = training_flops_per_image(
+      method->module(), method->backbone_prefix(), method->backbone()->options(), config.crops);
+
   int collapse_streak = 0;
   for (int epoch = start_epoch; epoch < config.epochs; ++epoch) {
     method->module().train();
@@ -252,6 +261,12 @@ TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
     report.seconds = seconds;
     report.peak_mem = peak_memory_bytes(device);
     for (const auto& [k, v] : log_sums) report.logs[k] = v / std::max<int64_t>(1, batches);
+    report.logs["model_gflop_per_s"] = report.img_per_s * flops_per_image / 1e9;
+    report.logs["gemm_gflop_per_s"] = gemm_flops / 1e9;
+    report.logs["mfu"] = report.img_per_s * flops_per_image / gemm_flops;
+    if (callbacks.monitor) {
+      for (const auto& [k, v] : callbacks.monitor(*method, epoch)) report.logs[k] = v;
+    }
 
     // Collapse alarm: the SwAV loss sits at ln(K) when every sample gets the same uniform code.
     bool alarm_now = false;

@@ -34,6 +34,9 @@ struct TrainCallbacks {
       on_alarm;
   std::function<void(int epoch, int64_t batch, int64_t batches, double loss, double img_per_s)>
       on_progress;
+  // Called at the end of each epoch, before the checkpoint; its values join the epoch's logs
+  // (e.g. the kNN monitor). It must not change the weights.
+  std::function<std::map<std::string, double>(Method& method, int epoch)> monitor;
 };
 
 struct TrainOutcome {
