@@ -1,5 +1,6 @@
 #include "baselines/losses.h"
 
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/torch.h>
 
 #include <cstdint>
@@ -20,16 +21,15 @@ class GatherCatFunction : public torch::autograd::Function<GatherCatFunction> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& rows,
                                Collective* collective) {
-    ctx->saved_data["collective"] =
-        static_cast<int64_t>(reinterpret_cast<intptr_t>(collective));
+    ctx->saved_data["collective"] = static_cast<int64_t>(reinterpret_cast<intptr_t>(collective));
     ctx->saved_data["rows"] = rows.size(0);
     return collective->all_gather_cat(rows.contiguous());
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad_outputs) {
-    auto* collective = reinterpret_cast<Collective*>(
-        static_cast<intptr_t>(ctx->saved_data["collective"].toInt()));
+    auto* collective =
+        reinterpret_cast<Collective*>(static_cast<intptr_t>(ctx->saved_data["collective"].toInt()));
     const int64_t rows = ctx->saved_data["rows"].toInt();
     torch::Tensor grad = grad_outputs[0].contiguous().clone();
     collective->all_reduce_sum(grad);
@@ -37,8 +37,9 @@ class GatherCatFunction : public torch::autograd::Function<GatherCatFunction> {
   }
 };
 
-// Losses run in at least float32: under bf16 autocast the cosines would keep 8 mantissa bits,
-// and s/T with T = 0.1 turns that into logits off by ~0.03.
+// Losses run in at least float32: in bf16 the cosines would keep 8 mantissa bits, and s/T with
+// T = 0.1 turns that into logits off by ~0.03. Callers also exclude autocast (which would run
+// the similarity matmuls in bf16 again); gradients still flow back into the bf16 embeddings.
 torch::Tensor at_least_float32(const torch::Tensor& t) {
   if (t.scalar_type() == torch::kHalf || t.scalar_type() == torch::kBFloat16)
     return t.to(torch::kFloat32);
@@ -63,6 +64,7 @@ torch::Tensor nt_xent_loss(const std::vector<torch::Tensor>& crop_embeddings, do
   }
   const int64_t world = collective.world_size();
   const int64_t rank = collective.rank();
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
 
   // Anchors: this rank's crops, crop-major (row v*B + b is crop v of local image b).
   // Candidates: every rank's crops, crop-major then rank-major (row v*W*B + r*B + b).
@@ -93,9 +95,8 @@ torch::Tensor nt_xent_loss(const std::vector<torch::Tensor>& crop_embeddings, do
   const auto index_options = torch::TensorOptions().dtype(torch::kInt64);
   torch::Tensor self_index =
       torch::tensor(self_cols, index_options).to(logits.device()).view({rows, 1});
-  torch::Tensor positive_index = torch::tensor(positive_cols, index_options)
-                                     .to(logits.device())
-                                     .view({rows, num_crops - 1});
+  torch::Tensor positive_index =
+      torch::tensor(positive_cols, index_options).to(logits.device()).view({rows, num_crops - 1});
 
   // k != i in the denominator: the self-similarity (s_ii = 1, the largest logit) is masked to
   // -inf before the log-softmax, which subtracts each row's maximum and so cannot overflow.
@@ -121,13 +122,13 @@ double positive_similarity(const std::vector<torch::Tensor>& crop_embeddings) {
 }
 
 torch::Tensor info_nce_loss(const torch::Tensor& queries, const torch::Tensor& positive_keys,
-                            const torch::Tensor& queue, double temperature,
-                            torch::Tensor* logits) {
+                            const torch::Tensor& queue, double temperature, torch::Tensor* logits) {
   SB_CHECK(temperature > 0, "InfoNCE temperature must be positive, got {}", temperature);
   SB_CHECK(queries.dim() == 2 && positive_keys.sizes() == queries.sizes() && queue.dim() == 2 &&
                queue.size(0) == queries.size(1),
            "InfoNCE expects n x D queries and keys and a D x K queue, got {}, {}, {}",
            c10::str(queries.sizes()), c10::str(positive_keys.sizes()), c10::str(queue.sizes()));
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
   torch::Tensor q = at_least_float32(queries);
   torch::Tensor k = positive_keys.to(q.scalar_type());
   torch::Tensor negatives = queue.to(q.scalar_type());
@@ -202,10 +203,10 @@ void MocoQueue::push(const torch::Tensor& keys) {
     k = k.slice(0, n - length);
     n = length;
   }
-  torch::Tensor columns = torch::arange(ptr_, ptr_ + n, torch::TensorOptions()
-                                                            .dtype(torch::kInt64)
-                                                            .device(queue_.device()))
-                              .remainder(length);
+  torch::Tensor columns =
+      torch::arange(ptr_, ptr_ + n,
+                    torch::TensorOptions().dtype(torch::kInt64).device(queue_.device()))
+          .remainder(length);
   queue_.index_copy_(/*dim=*/1, columns, k.t());
   ptr_ = (ptr_ + n) % length;
 }
@@ -224,8 +225,8 @@ void MocoQueue::load(torch::serialize::InputArchive& archive) {
                  "moco_queue)",
                  c10::str(saved.sizes()), c10::str(queue_.sizes()));
   const int64_t p = ptr.item<int64_t>();
-  SB_INPUT_CHECK(p >= 0 && p < length(), "checkpoint's MoCo queue pointer {} is outside [0, {})",
-                 p, length());
+  SB_INPUT_CHECK(p >= 0 && p < length(), "checkpoint's MoCo queue pointer {} is outside [0, {})", p,
+                 length());
   torch::NoGradGuard no_grad;
   queue_.copy_(saved);
   ptr_ = p;

@@ -27,7 +27,8 @@ namespace swavbench {
 // negatives); for V > 2 it is the usual multi-positive generalisation (SupCon's "out" form with
 // the image as the class). It is computed as a log-softmax over each row of S/T with the
 // self-similarity masked to -inf, so exp never overflows whatever T is. Half and bfloat16
-// embeddings are promoted to float32 first.
+// embeddings are promoted to float32 first, and autocast is excluded: the loss is float32 (or
+// float64 for float64 input) under bf16 training too.
 //
 // Distributed (collective.world_size() > 1): each rank's B rows are its share of the global
 // batch. The anchors are this rank's V*B embeddings; the candidates (positives and negatives)
@@ -49,7 +50,8 @@ double positive_similarity(const std::vector<torch::Tensor>& crop_embeddings);
 // InfoNCE for n queries q (n x D), their positive keys k+ (n x D) and the negatives queue
 // (D x K), all L2-normalised: logits = [q.k+, q.queue] / T, label 0, cross-entropy averaged over
 // the n queries (the authors' moco/builder.py). `logits`, when given, receives the n x (1 + K)
-// logits (for logging). The keys and the queue should carry no gradient.
+// logits (for logging). The keys and the queue should carry no gradient. Computed in at least
+// float32, autocast excluded, as nt_xent_loss.
 torch::Tensor info_nce_loss(const torch::Tensor& queries, const torch::Tensor& positive_keys,
                             const torch::Tensor& queue, double temperature,
                             torch::Tensor* logits = nullptr);

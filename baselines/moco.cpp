@@ -134,9 +134,9 @@ class Moco final : public Method {
       torch::NoGradGuard no_grad;
       MocoKeyEncoder& f_k = model_->key_encoder;
       if (batch.crops[0].sizes() == batch.crops[1].sizes()) {
-        auto keys =
-            encode(f_k->backbone, f_k->projection_head, torch::cat({batch.crops[0], batch.crops[1]}))
-                .chunk(2);
+        auto keys = encode(f_k->backbone, f_k->projection_head,
+                           torch::cat({batch.crops[0], batch.crops[1]}))
+                        .chunk(2);
         k0 = keys[0];
         k1 = keys[1];
       } else {

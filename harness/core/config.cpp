@@ -172,7 +172,7 @@ const std::vector<Binding>& bindings() {
         },
         [](const RunConfig& c) { return json(c.crops_for_assign); }});
     b.push_back(bind_choice("augment", "augmentation recipe", &RunConfig::augment,
-                            {"swav", "light", "none"}));
+                            {"swav", "jitter", "light", "none"}));
     b.push_back(bind("batch_size", "integer", "global batch size", &RunConfig::batch_size));
     b.push_back(bind("epochs", "integer", "training epochs", &RunConfig::epochs));
     b.push_back(bind_choice("optimizer", "optimiser", &RunConfig::optimizer, {"sgd", "lars"}));

@@ -37,7 +37,9 @@ struct RunConfig {
   int load_size = 0;                      // imagefolder: decode to this square size
   std::vector<CropSpec> crops{{2, 28, 0.3, 1.0}, {4, 14, 0.1, 0.3}};
   std::vector<int64_t> crops_for_assign{0, 1};
-  std::string augment = "swav";  // swav (full recipe) | light (crop + flip) | none
+  // swav: the full recipe (crop, flip, colour jitter, grayscale, blur); jitter: without
+  // grayscale and blur; light: crop + flip; none: crop only.
+  std::string augment = "swav";
 
   // Optimisation (per-iteration schedule, as main_swav.py).
   int batch_size = 256;

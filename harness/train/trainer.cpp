@@ -14,6 +14,7 @@
 #include "harness/data/sources.h"
 #include "harness/models/flops.h"
 #include "harness/train/optim.h"
+#include "harness/train/torch_compat.h"
 
 namespace swavbench {
 namespace fs = std::filesystem;
@@ -30,6 +31,9 @@ AugmentOptions augment_options(const RunConfig& config) {
   AugmentOptions options;
   if (config.augment == "light") {
     options.jitter_p = 0;
+    options.grayscale_p = 0;
+    options.blur_p = 0;
+  } else if (config.augment == "jitter") {
     options.grayscale_p = 0;
     options.blur_p = 0;
   }
@@ -129,7 +133,9 @@ torch::Device resolve_device(const std::string& device) {
 }
 
 double peak_memory_bytes(torch::Device device) {
-  // CUDA peak memory comes through the CUDA shim once the CUDA path lands; CPU: peak RSS.
+  if (device.is_cuda() && cuda_statistics_available())
+    return cuda_peak_allocated_bytes(device.has_index() ? device.index() : 0);
+  // CPU: the process's peak resident set.
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   return static_cast<double>(usage.ru_maxrss) * 1024.0;
@@ -143,6 +149,13 @@ TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
   auto data = balanced_subset_of(full, config.subset, static_cast<uint64_t>(config.seed));
 
   std::unique_ptr<Method> method = build_method(config, *data, device, collective);
+  const bool cuda = device.is_cuda();
+  if (cuda) {
+    // GPU settings of the CUDA path: NHWC convolutions (tensor cores) and cuDNN autotuning for
+    // the fixed crop shapes.
+    enable_cudnn_benchmark();
+    to_channels_last(method->module());
+  }
   TrainOutcome outcome;
   if (!method->trains()) {
     save_checkpoint(run_dir, *method, nullptr, 0, 0);
@@ -178,9 +191,11 @@ TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
   loader_options.world_size = collective.world_size();
   const uint64_t augment_seed = static_cast<uint64_t>(config.seed) * 7919u + 17u;
   BatchLoader<MultiCropBatch> loader(
-      data, loader_options, [&augment, augment_seed](RawBatch&& raw, int64_t epoch) {
+      data, loader_options, [&augment, augment_seed, cuda](RawBatch&& raw, int64_t epoch) {
         MultiCropBatch batch;
         batch.crops = augment(raw.images, raw.sample_ids, augment_seed, epoch);
+        if (cuda)
+          for (auto& c : batch.crops) c = c.contiguous(at::MemoryFormat::ChannelsLast);
         batch.size_groups = augment.size_groups();
         batch.labels = raw.labels;
         batch.sample_ids = std::move(raw.sample_ids);
@@ -228,7 +243,11 @@ TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
       lr = schedule.at(iteration);
       optimizer.set_lr(lr);
       method->before_step(iteration);
-      StepOutput out = method->loss(*batch, iteration, epoch);
+      StepOutput out;
+      {
+        CudaAutocastBf16 autocast(cuda && config.precision == "bf16");
+        out = method->loss(*batch, iteration, epoch);
+      }
       double loss_value = out.loss.item<double>();
       if (!std::isfinite(loss_value)) {
         throw RunFailure(fmt::format(

@@ -1,0 +1,828 @@
+// Tests of the SimCLR and MoCo v2 baselines (baselines/), each against a reference that shares
+// no code with the implementation: float64 loops over std::vector written out here, the
+// textbook SimCLR formula, finite differences and values worked out by hand.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <condition_variable>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "baselines/baselines.h"
+#include "baselines/losses.h"
+#include "baselines/register.h"
+#include "harness/core/check.h"
+#include "harness/core/config.h"
+#include "harness/dist/collective.h"
+#include "harness/models/heads.h"
+#include "harness/models/resnet.h"
+#include "harness/train/method.h"
+
+namespace swavbench {
+namespace {
+
+using json = nlohmann::json;
+
+// ---------------------------------------------------------------------------------------------
+// Plain float64 vectors and the reference formulas, written with loops, not torch ops.
+
+using Vec = std::vector<double>;
+using Rows = std::vector<Vec>;    // B x D
+using Crops = std::vector<Rows>;  // V x B x D
+
+double dot(const Vec& a, const Vec& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
+Vec normalized(const Vec& a) {
+  const double n = std::sqrt(dot(a, a));
+  Vec out(a.size());
+  for (size_t i = 0; i < a.size(); ++i) out[i] = a[i] / n;
+  return out;
+}
+
+// Random unit rows, rounded to float32 (so a float32 tensor holds exactly these numbers) unless
+// `exact`, which keeps them unit-norm to float64 precision.
+Rows unit_rows(int64_t rows, int64_t dim, std::mt19937& rng, bool exact = false) {
+  std::normal_distribution<double> gauss(0.0, 1.0);
+  Rows out(static_cast<size_t>(rows), Vec(static_cast<size_t>(dim)));
+  for (Vec& r : out) {
+    for (double& x : r) x = gauss(rng);
+    r = normalized(r);
+    if (!exact)
+      for (double& x : r) x = static_cast<float>(x);
+  }
+  return out;
+}
+
+Crops unit_crops(int64_t crops, int64_t batch, int64_t dim, std::mt19937& rng) {
+  Crops out;
+  for (int64_t v = 0; v < crops; ++v) out.push_back(unit_rows(batch, dim, rng));
+  return out;
+}
+
+torch::Tensor to_tensor(const Rows& rows, torch::Dtype dtype) {
+  const int64_t r = static_cast<int64_t>(rows.size());
+  const int64_t c = static_cast<int64_t>(rows[0].size());
+  std::vector<double> flat;
+  for (const Vec& row : rows) flat.insert(flat.end(), row.begin(), row.end());
+  return torch::tensor(flat, torch::kFloat64).reshape({r, c}).to(dtype);
+}
+
+std::vector<torch::Tensor> to_tensors(const Crops& crops, torch::Dtype dtype,
+                                      bool requires_grad = false) {
+  std::vector<torch::Tensor> out;
+  for (const Rows& c : crops) out.push_back(to_tensor(c, dtype).set_requires_grad(requires_grad));
+  return out;
+}
+
+Rows to_rows(const torch::Tensor& t) {
+  torch::Tensor d = t.detach().to(torch::kCPU, torch::kFloat64).contiguous();
+  Rows out(static_cast<size_t>(d.size(0)), Vec(static_cast<size_t>(d.size(1))));
+  const double* p = d.data_ptr<double>();
+  for (auto& row : out)
+    for (double& x : row) x = *p++;
+  return out;
+}
+
+// log sum_j exp(x_j), shifted by the maximum.
+double log_sum_exp(const Vec& x) {
+  double m = -std::numeric_limits<double>::infinity();
+  for (double v : x) m = std::max(m, v);
+  double s = 0;
+  for (double v : x) s += std::exp(v - m);
+  return m + std::log(s);
+}
+
+// The multi-positive NT-Xent, exactly as its definition reads: the N = V*B embeddings with
+// image(i) = i mod B; for each anchor i, -1/(V-1) sum over positives p of
+// log(exp(s_ip/T) / sum_{k != i} exp(s_ik/T)), s = dot product; averaged over the N anchors.
+double reference_nt_xent(const Crops& z, double t) {
+  const size_t v_count = z.size(), b = z[0].size(), n = v_count * b;
+  auto row = [&](size_t i) -> const Vec& { return z[i / b][i % b]; };
+  double total = 0;
+  for (size_t i = 0; i < n; ++i) {
+    Vec others;
+    for (size_t k = 0; k < n; ++k)
+      if (k != i) others.push_back(dot(row(i), row(k)) / t);
+    const double lse = log_sum_exp(others);
+    double anchor = 0;
+    for (size_t p = 0; p < n; ++p)
+      if (p != i && p % b == i % b) anchor += -(dot(row(i), row(p)) / t - lse);
+    total += anchor / static_cast<double>(v_count - 1);
+  }
+  return total / static_cast<double>(n);
+}
+
+// SimCLR's NT-Xent as the paper writes it (Chen et al. 2020, Algorithm 1): z_{2k-1}, z_{2k} are
+// the two views of image k, sim(u, v) = u.v / (|u| |v|),
+// l(i, j) = -log( exp(sim(z_i, z_j)/T) / sum_{k=1..2N, k != i} exp(sim(z_i, z_k)/T) ),
+// L = 1/(2N) sum_k [ l(2k-1, 2k) + l(2k, 2k-1) ].
+double textbook_simclr(const Rows& view_a, const Rows& view_b, double t) {
+  const size_t n = view_a.size();
+  std::vector<Vec> z(2 * n);
+  for (size_t k = 0; k < n; ++k) {
+    z[2 * k] = view_a[k];
+    z[2 * k + 1] = view_b[k];
+  }
+  auto sim = [&](size_t i, size_t j) {
+    return dot(z[i], z[j]) / std::sqrt(dot(z[i], z[i]) * dot(z[j], z[j]));
+  };
+  auto l = [&](size_t i, size_t j) {
+    double denominator = 0;
+    for (size_t k = 0; k < 2 * n; ++k)
+      if (k != i) denominator += std::exp(sim(i, k) / t);
+    return -std::log(std::exp(sim(i, j) / t) / denominator);
+  };
+  double total = 0;
+  for (size_t k = 0; k < n; ++k) total += l(2 * k, 2 * k + 1) + l(2 * k + 1, 2 * k);
+  return total / static_cast<double>(2 * n);
+}
+
+// InfoNCE of MoCo: mean_i -log( exp(q_i.k_i/T) / (exp(q_i.k_i/T) + sum_j exp(q_i.n_j/T)) ),
+// n_j the K queue entries (given here as K rows).
+double reference_info_nce(const Rows& q, const Rows& k, const Rows& negatives, double t) {
+  double total = 0;
+  for (size_t i = 0; i < q.size(); ++i) {
+    Vec logits{dot(q[i], k[i]) / t};
+    for (const Vec& n : negatives) logits.push_back(dot(q[i], n) / t);
+    total += -(logits[0] - log_sum_exp(logits));
+  }
+  return total / static_cast<double>(q.size());
+}
+
+// The documented multi-crop MoCo loss: crop 0 against k1, crop 1 against k0, a small crop the
+// mean of its losses against k0 and k1; averaged over the crops.
+double reference_moco(const Crops& queries, const Rows& k0, const Rows& k1, const Rows& negatives,
+                      double t) {
+  double total = 0;
+  for (size_t v = 0; v < queries.size(); ++v) {
+    if (v == 0) {
+      total += reference_info_nce(queries[0], k1, negatives, t);
+    } else if (v == 1) {
+      total += reference_info_nce(queries[1], k0, negatives, t);
+    } else {
+      total += 0.5 * (reference_info_nce(queries[v], k0, negatives, t) +
+                      reference_info_nce(queries[v], k1, negatives, t));
+    }
+  }
+  return total / static_cast<double>(queries.size());
+}
+
+// ---------------------------------------------------------------------------------------------
+// A Collective over threads of one process: lets a test run "ranks" side by side. Every
+// operation is one exchange: each rank deposits a tensor, the last to arrive publishes all of
+// them, and each rank combines what was published.
+
+struct ThreadGroup {
+  explicit ThreadGroup(int world) : world_size(world), slots(static_cast<size_t>(world)) {}
+  const int world_size;
+  std::mutex mutex;
+  std::condition_variable cv;
+  int arrived = 0;
+  int64_t generation = 0;
+  std::vector<torch::Tensor> slots;
+  std::vector<torch::Tensor> published;
+};
+
+class ThreadCollective final : public Collective {
+ public:
+  ThreadCollective(int rank, ThreadGroup* group) : rank_(rank), group_(group) {}
+  int rank() const override { return rank_; }
+  int world_size() const override { return group_->world_size; }
+  void all_reduce_sum(torch::Tensor& tensor) override {
+    std::vector<torch::Tensor> all = exchange(tensor);
+    torch::Tensor sum = all[0].clone();
+    for (size_t r = 1; r < all.size(); ++r) sum += all[r];
+    tensor.copy_(sum);
+  }
+  torch::Tensor all_gather_cat(const torch::Tensor& tensor) override {
+    return torch::cat(exchange(tensor));
+  }
+  void broadcast(torch::Tensor& tensor, int root) override {
+    std::vector<torch::Tensor> all = exchange(tensor);
+    tensor.copy_(all[static_cast<size_t>(root)]);
+  }
+  void barrier() override { exchange(torch::zeros({1})); }
+
+ private:
+  std::vector<torch::Tensor> exchange(const torch::Tensor& tensor) {
+    std::unique_lock<std::mutex> lock(group_->mutex);
+    const int64_t generation = group_->generation;
+    group_->slots[static_cast<size_t>(rank_)] = tensor.detach().clone();
+    if (++group_->arrived == group_->world_size) {
+      // The next exchange can only publish once every rank, this one included, arrives again,
+      // so the waiting ranks read this result safely.
+      group_->published = group_->slots;
+      group_->arrived = 0;
+      ++group_->generation;
+      group_->cv.notify_all();
+    } else {
+      group_->cv.wait(lock, [&] { return group_->generation != generation; });
+    }
+    return group_->published;
+  }
+
+  int rank_;
+  ThreadGroup* group_;
+};
+
+// Runs fn(rank, collective) on `world` threads; fails the test with the first rank's error.
+template <typename Fn>
+void run_ranks(int world, Fn fn) {
+  ThreadGroup group(world);
+  std::vector<std::string> errors(static_cast<size_t>(world));
+  std::vector<std::thread> threads;
+  for (int r = 0; r < world; ++r) {
+    threads.emplace_back([&, r] {
+      ThreadCollective collective(r, &group);
+      try {
+        fn(r, collective);
+      } catch (const std::exception& e) {
+        errors[static_cast<size_t>(r)] = e.what();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int r = 0; r < world; ++r)
+    ASSERT_TRUE(errors[static_cast<size_t>(r)].empty()) << "rank " << r << ": " << errors[r];
+}
+
+// ---------------------------------------------------------------------------------------------
+// a. NT-Xent.
+
+TEST(NtXent, MatchesFloat64LoopReference) {
+  std::mt19937 rng(2020);
+  for (int64_t crops : {2, 4}) {
+    for (double t : {0.1, 0.5}) {
+      const Crops z = unit_crops(crops, /*batch=*/3, /*dim=*/4, rng);
+      const double expected = reference_nt_xent(z, t);
+      // float64 in, so the two sides differ only by summation order.
+      const double got64 =
+          nt_xent_loss(to_tensors(z, torch::kFloat64), t, local_collective()).item<double>();
+      EXPECT_NEAR(got64, expected, 1e-6) << "V " << crops << " T " << t;
+      EXPECT_NEAR(got64, expected, 1e-12) << "V " << crops << " T " << t;
+      // float32, as in training: logits up to 1/T = 10 carry float32 rounding (~6e-8 relative),
+      // so the loss agrees to ~1e-6 relative.
+      const double got32 =
+          nt_xent_loss(to_tensors(z, torch::kFloat32), t, local_collective()).item<double>();
+      EXPECT_NEAR(got32, expected, 1e-6 * std::max(1.0, std::abs(expected)))
+          << "V " << crops << " T " << t;
+    }
+  }
+}
+
+TEST(NtXent, TwoCropsIsTextbookSimclr) {
+  std::mt19937 rng(7);
+  for (int64_t batch : {3, 6}) {
+    for (double t : {0.1, 0.5}) {
+      // Unit norm to float64 precision: the textbook formula divides by the norms, the
+      // implementation relies on the embeddings being normalised.
+      const Crops z = {unit_rows(batch, 4, rng, /*exact=*/true),
+                       unit_rows(batch, 4, rng, /*exact=*/true)};
+      const double got =
+          nt_xent_loss(to_tensors(z, torch::kFloat64), t, local_collective()).item<double>();
+      EXPECT_NEAR(got, textbook_simclr(z[0], z[1], t), 1e-12) << "B " << batch << " T " << t;
+    }
+  }
+}
+
+TEST(NtXent, GradientMatchesFiniteDifferences) {
+  std::mt19937 rng(11);
+  const double t = 0.2;
+  const Crops z = unit_crops(3, 3, 4, rng);
+  std::vector<torch::Tensor> inputs = to_tensors(z, torch::kFloat64, /*requires_grad=*/true);
+  nt_xent_loss(inputs, t, local_collective()).backward();
+  // Central differences of the float64 reference; error O(h^2 / T^3) ~ 1e-8.
+  const double h = 1e-5;
+  struct Entry {
+    size_t v, b, d;
+  };
+  for (Entry e : {Entry{0, 0, 0}, Entry{0, 2, 3}, Entry{1, 1, 2}, Entry{2, 0, 1}, Entry{2, 2, 2}}) {
+    Crops plus = z, minus = z;
+    plus[e.v][e.b][e.d] += h;
+    minus[e.v][e.b][e.d] -= h;
+    const double numeric = (reference_nt_xent(plus, t) - reference_nt_xent(minus, t)) / (2 * h);
+    const double analytic = inputs[e.v]
+                                .grad()
+                                .index({static_cast<int64_t>(e.b), static_cast<int64_t>(e.d)})
+                                .item<double>();
+    EXPECT_NEAR(analytic, numeric, 1e-6) << "crop " << e.v << " row " << e.b << " col " << e.d;
+  }
+}
+
+TEST(NtXent, CollapsedEmbeddingsGiveLogNMinusOneWithoutOverflow) {
+  // Every embedding equal: every logit is 1/T, so each anchor's softmax is uniform over its
+  // N - 1 candidates. At T = 0.01, exp(100) overflows float32; the log-softmax must not.
+  const int64_t crops = 4, batch = 5;
+  torch::Tensor same = torch::nn::functional::normalize(
+      torch::ones({batch, 8}), torch::nn::functional::NormalizeFuncOptions().dim(1));
+  std::vector<torch::Tensor> z(static_cast<size_t>(crops), same);
+  const double loss = nt_xent_loss(z, 0.01, local_collective()).item<double>();
+  EXPECT_NEAR(loss, std::log(static_cast<double>(crops * batch - 1)), 1e-5);
+}
+
+TEST(NtXent, PositiveSimilarityIsMeanCosineOfPositives) {
+  std::mt19937 rng(3);
+  const Crops z = unit_crops(3, 4, 5, rng);
+  double sum = 0;
+  int pairs = 0;
+  for (size_t v = 0; v < z.size(); ++v)
+    for (size_t u = 0; u < z.size(); ++u)
+      if (u != v)
+        for (size_t b = 0; b < z[0].size(); ++b) {
+          sum += dot(z[v][b], z[u][b]);
+          ++pairs;
+        }
+  EXPECT_NEAR(positive_similarity(to_tensors(z, torch::kFloat64)), sum / pairs, 1e-12);
+}
+
+TEST(NtXent, TwoRanksReproduceTheSingleProcessLossAndGradient) {
+  // Global batch 4 over 2 ranks. The mean of the ranks' losses is the global loss, and each
+  // rank's gradient on its own embeddings is world_size times the single-process one (the
+  // trainer then averages parameter gradients over the ranks).
+  std::mt19937 rng(5);
+  const int world = 2;
+  const int64_t crops = 3, global_batch = 4, local_batch = 2;
+  const double t = 0.3;
+  const Crops z = unit_crops(crops, global_batch, 5, rng);
+  std::vector<torch::Tensor> full = to_tensors(z, torch::kFloat64, /*requires_grad=*/true);
+  torch::Tensor single = nt_xent_loss(full, t, local_collective());
+  single.backward();
+
+  std::vector<double> losses(world);
+  std::vector<std::vector<torch::Tensor>> grads(world);
+  run_ranks(world, [&](int rank, Collective& collective) {
+    std::vector<torch::Tensor> local;
+    for (const auto& f : full)
+      local.push_back(
+          f.detach().narrow(0, rank * local_batch, local_batch).clone().set_requires_grad(true));
+    torch::Tensor loss = nt_xent_loss(local, t, collective);
+    loss.backward();
+    losses[rank] = loss.item<double>();
+    for (const auto& l : local) grads[rank].push_back(l.grad().clone());
+  });
+  EXPECT_NEAR((losses[0] + losses[1]) / world, single.item<double>(), 1e-12);
+  for (int r = 0; r < world; ++r) {
+    for (int64_t v = 0; v < crops; ++v) {
+      torch::Tensor expected = world * full[v].grad().narrow(0, r * local_batch, local_batch);
+      EXPECT_TRUE(torch::allclose(grads[r][v], expected, 1e-10, 1e-12))
+          << "rank " << r << " crop " << v << "\n"
+          << grads[r][v] << "\n"
+          << expected;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// b. MoCo numerics: InfoNCE, momentum update, queue.
+
+TEST(InfoNce, MatchesFloat64LoopReference) {
+  std::mt19937 rng(17);
+  const double t = 0.2;
+  const Rows q = unit_rows(5, 4, rng), k = unit_rows(5, 4, rng), negatives = unit_rows(7, 4, rng);
+  // The queue is D x K: the negatives are its columns.
+  torch::Tensor queue = to_tensor(negatives, torch::kFloat64).t().contiguous();
+  torch::Tensor logits;
+  const double got =
+      info_nce_loss(to_tensor(q, torch::kFloat64), to_tensor(k, torch::kFloat64), queue, t, &logits)
+          .item<double>();
+  EXPECT_NEAR(got, reference_info_nce(q, k, negatives, t), 1e-12);
+  ASSERT_EQ(logits.sizes(), (std::vector<int64_t>{5, 8}));
+  EXPECT_NEAR(logits[2][0].item<double>(), dot(q[2], k[2]) / t, 1e-12);
+  EXPECT_NEAR(logits[2][4].item<double>(), dot(q[2], negatives[3]) / t, 1e-12);
+}
+
+TEST(InfoNce, CollapsedEmbeddingsGiveLogKPlusOne) {
+  // One point for every query, key and queue entry: the 1 + K logits are equal and the loss is
+  // ln(K + 1), MoCo's collapse value (Method::collapse_loss).
+  const int64_t k = 32;
+  torch::Tensor u = torch::nn::functional::normalize(
+      torch::ones({1, 16}), torch::nn::functional::NormalizeFuncOptions().dim(1));
+  torch::Tensor q = u.repeat({8, 1});
+  torch::Tensor queue = u.t().repeat({1, k});
+  EXPECT_NEAR(info_nce_loss(q, q, queue, 0.2).item<double>(), std::log(k + 1.0), 1e-5);
+}
+
+// Linear(1, 1) -> BatchNorm1d(1): parameters "0.weight", "0.bias", "1.weight", "1.bias" and BN
+// buffers "1.running_mean", "1.running_var", "1.num_batches_tracked".
+torch::nn::Sequential tiny_encoder() {
+  return torch::nn::Sequential(torch::nn::Linear(1, 1), torch::nn::BatchNorm1d(1));
+}
+
+void fill(torch::nn::Module& m, double param_value, double running_mean) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : m.parameters()) p.fill_(param_value);
+  m.named_buffers()["1.running_mean"].fill_(running_mean);
+}
+
+TEST(Momentum, UpdatesParametersByTheMomentumRuleAndLeavesBuffers) {
+  auto key = tiny_encoder();
+  auto query = tiny_encoder();
+  fill(*key, 1.0, 5.0);
+  fill(*query, 3.0, 7.0);
+  // theta_k = 0.9 * 1.0 + 0.1 * 3.0 = 1.2, then 0.9 * 1.2 + 0.1 * 3.0 = 1.38.
+  momentum_update(*key, *query, 0.9);
+  for (const auto& p : key->named_parameters())
+    EXPECT_NEAR(p.value().item<double>(), 1.2, 1e-6) << p.key();
+  momentum_update(*key, *query, 0.9);
+  for (const auto& p : key->named_parameters())
+    EXPECT_NEAR(p.value().item<double>(), 1.38, 1e-6) << p.key();
+  // BN buffers are the key encoder's own (the authors update parameters only).
+  EXPECT_DOUBLE_EQ(key->named_buffers()["1.running_mean"].item<double>(), 5.0);
+  // The query side is read, never written.
+  for (const auto& p : query->named_parameters()) EXPECT_DOUBLE_EQ(p.value().item<double>(), 3.0);
+  // m = 0 copies, m = 1 keeps.
+  momentum_update(*key, *query, 1.0);
+  EXPECT_NEAR(key->named_parameters()["0.weight"].item<double>(), 1.38, 1e-6);
+  momentum_update(*key, *query, 0.0);
+  EXPECT_DOUBLE_EQ(key->named_parameters()["0.weight"].item<double>(), 3.0);
+}
+
+TEST(Momentum, InitialCopyTakesParametersAndBuffers) {
+  auto key = tiny_encoder();
+  auto query = tiny_encoder();
+  fill(*key, 1.0, 5.0);
+  fill(*query, 3.0, 7.0);
+  copy_encoder_state(*key, *query);
+  for (const auto& p : key->named_parameters()) EXPECT_DOUBLE_EQ(p.value().item<double>(), 3.0);
+  EXPECT_DOUBLE_EQ(key->named_buffers()["1.running_mean"].item<double>(), 7.0);
+}
+
+TEST(MocoQueueTest, TrimsToAMultipleOfTheGlobalBatch) {
+  EXPECT_EQ(MocoQueue::trimmed_length(4096, 256), 4096);
+  EXPECT_EQ(MocoQueue::trimmed_length(100, 32), 96);
+  EXPECT_EQ(MocoQueue::trimmed_length(65536, 1000), 65000);
+  EXPECT_EQ(MocoQueue::trimmed_length(20, 32), 0);
+}
+
+TEST(MocoQueueTest, StartsWithRandomUnitColumns) {
+  torch::manual_seed(0);
+  MocoQueue queue(16, 40, torch::kCPU);
+  EXPECT_EQ(queue.keys().sizes(), (std::vector<int64_t>{16, 40}));
+  EXPECT_EQ(queue.ptr(), 0);
+  EXPECT_TRUE(torch::allclose(queue.keys().norm(2, 0), torch::ones({40}), 1e-5, 1e-6));
+  // Random, not a constant: the columns differ.
+  EXPECT_GT((queue.keys().select(1, 0) - queue.keys().select(1, 1)).abs().max().item<double>(),
+            1e-3);
+}
+
+// Pushes `pushes` batches of `batch` keys numbered 0, 1, 2, ... (key j is the vector (j, -j))
+// and checks the ring: ptr = total mod K, and column c holds the newest key j with j = c mod K.
+void check_ring(int64_t length, int64_t batch, int64_t pushes) {
+  MocoQueue queue(2, length, torch::kCPU);
+  const torch::Tensor initial = queue.keys().clone();
+  int64_t next = 0;
+  for (int64_t p = 1; p <= pushes; ++p) {
+    torch::Tensor keys = torch::empty({batch, 2});
+    for (int64_t i = 0; i < batch; ++i) {
+      keys[i][0] = static_cast<float>(next + i);
+      keys[i][1] = -static_cast<float>(next + i);
+    }
+    queue.push(keys);
+    next += batch;
+    ASSERT_EQ(queue.ptr(), next % length) << "after push " << p;
+    for (int64_t c = 0; c < length; ++c) {
+      // Newest j < next with j = c (mod K), if any was written.
+      const int64_t newest = next - 1 - ((next - 1 - c) % length + length) % length;
+      if (newest >= 0 && c < next) {
+        EXPECT_EQ(queue.keys()[0][c].item<float>(), static_cast<float>(newest))
+            << "K " << length << " batch " << batch << " push " << p << " column " << c;
+        EXPECT_EQ(queue.keys()[1][c].item<float>(), -static_cast<float>(newest));
+      } else {
+        EXPECT_TRUE(torch::equal(queue.keys().select(1, c), initial.select(1, c)))
+            << "column " << c << " should still hold its initial random key";
+      }
+    }
+  }
+}
+
+TEST(MocoQueueTest, HoldsTheLastKKeysInRingOrder) {
+  check_ring(/*length=*/12, /*batch=*/4, /*pushes=*/7);  // K a multiple of the batch
+  check_ring(/*length=*/10, /*batch=*/4, /*pushes=*/7);  // wraps in the middle of a batch
+  check_ring(/*length=*/5, /*batch=*/7, /*pushes=*/3);   // a push longer than K keeps the last K
+}
+
+TEST(MocoQueueTest, SavesAndLoadsKeysAndPointer) {
+  MocoQueue queue(3, 8, torch::kCPU);
+  queue.push(torch::ones({3, 3}));
+  torch::serialize::OutputArchive out;
+  queue.save(out);
+  std::ostringstream bytes;
+  out.save_to(bytes);
+
+  MocoQueue restored(3, 8, torch::kCPU);
+  std::istringstream in_bytes(bytes.str());
+  torch::serialize::InputArchive in;
+  in.load_from(in_bytes);
+  restored.load(in);
+  EXPECT_EQ(restored.ptr(), 3);
+  EXPECT_TRUE(torch::equal(restored.keys(), queue.keys()));
+
+  MocoQueue other_shape(3, 16, torch::kCPU);
+  std::istringstream in_bytes2(bytes.str());
+  torch::serialize::InputArchive in2;
+  in2.load_from(in_bytes2);
+  EXPECT_THROW(other_shape.load(in2), InputError);
+}
+
+// ---------------------------------------------------------------------------------------------
+// c. Real steps through the registered Methods.
+
+RunConfig small_config(const std::string& method, json extra = json::object()) {
+  json table = {
+      {"method", method},
+      {"arch", "resnet10"},
+      {"width", 0.25},
+      {"batch_size", 8},
+      {"crops",
+       json::array({{{"count", 2}, {"size", 28}, {"min_scale", 0.3}, {"max_scale", 1.0}},
+                    {{"count", 2}, {"size", 14}, {"min_scale", 0.1}, {"max_scale", 0.3}}})},
+      {"moco_queue", 32}};
+  table.update(extra);
+  return resolve_config(table, json::object(), "test_baselines");
+}
+
+std::unique_ptr<Method> build(const RunConfig& config) {
+  static const bool registered = [] {
+    register_baseline_methods();
+    return true;
+  }();
+  (void)registered;
+  return make_method(config.method, MethodContext{config, 10, 1, torch::kCPU, local_collective()});
+}
+
+// Two 28 px and two 14 px grey crops of 8 random "images": each crop is its image (average-pooled
+// to 14 px for the small crops) plus independent noise, so the views of one image are related
+// as augmented crops are.
+MultiCropBatch random_batch(int64_t batch = 8) {
+  MultiCropBatch b;
+  torch::Tensor images = torch::randn({batch, 1, 28, 28});
+  torch::Tensor small = torch::avg_pool2d(images, 2);
+  for (int i = 0; i < 2; ++i) b.crops.push_back(images + 0.5 * torch::randn_like(images));
+  for (int i = 0; i < 2; ++i) b.crops.push_back(small + 0.5 * torch::randn_like(small));
+  b.size_groups = {{0, 2}, {2, 4}};
+  b.labels = torch::randint(0, 10, {batch}, torch::TensorOptions().dtype(torch::kInt64));
+  for (int64_t i = 0; i < batch; ++i) b.sample_ids.push_back(i);
+  return b;
+}
+
+template <typename T>
+std::shared_ptr<T> child(torch::nn::Module& m, const std::string& name) {
+  auto found = std::dynamic_pointer_cast<T>(m.named_children()[name]);
+  EXPECT_TRUE(found) << name;
+  return found;
+}
+
+// normalize(head(backbone(x))), normalised here in float64; one row per sample.
+Rows embed_rows(ResNetImpl& backbone, ProjectionHeadImpl& head, const torch::Tensor& x) {
+  torch::NoGradGuard no_grad;
+  Rows rows = to_rows(head.forward(backbone.forward(x)));
+  for (Vec& r : rows) r = normalized(r);
+  return rows;
+}
+
+// Embeddings of every crop, crops of one size group through the network together (the train
+// mode BN statistics depend on the group).
+Crops embed_crops(ResNetImpl& backbone, ProjectionHeadImpl& head, const MultiCropBatch& batch) {
+  Crops out;
+  for (const auto& [begin, end] : batch.size_groups) {
+    std::vector<torch::Tensor> group(batch.crops.begin() + begin, batch.crops.begin() + end);
+    Rows all = embed_rows(backbone, head, torch::cat(group));
+    const size_t b = all.size() / static_cast<size_t>(end - begin);
+    for (int64_t v = 0; v < end - begin; ++v)
+      out.emplace_back(all.begin() + static_cast<long>(v * b),
+                       all.begin() + static_cast<long>((v + 1) * b));
+  }
+  return out;
+}
+
+std::string save_method(Method& method) {
+  torch::serialize::OutputArchive all, model, state;
+  method.module().save(model);
+  method.save_state(state);
+  all.write("model", model);
+  all.write("method", state);
+  std::ostringstream bytes;
+  all.save_to(bytes);
+  return bytes.str();
+}
+
+void load_method(Method& method, const std::string& bytes) {
+  std::istringstream in(bytes);
+  torch::serialize::InputArchive all, model, state;
+  all.load_from(in);
+  all.read("model", model);
+  all.read("method", state);
+  method.module().load(model);
+  method.load_state(state);
+}
+
+// The MoCo queue (D x K) and pointer as a saved state holds them.
+std::pair<torch::Tensor, int64_t> saved_queue(Method& method) {
+  std::istringstream in(save_method(method));
+  torch::serialize::InputArchive all, state;
+  all.load_from(in);
+  all.read("method", state);
+  torch::Tensor queue, ptr;
+  state.read("moco_queue", queue);
+  state.read("moco_queue_ptr", ptr);
+  return {queue, ptr.item<int64_t>()};
+}
+
+TEST(SimclrMethod, RealStepMatchesTheReferenceAndIsNearLogNMinusOneAtInit) {
+  torch::manual_seed(1);
+  RunConfig config = small_config("simclr");
+  EXPECT_DOUBLE_EQ(config.temperature, 0.2);  // the method's default
+  auto method = build(config);
+  method->module().train();
+  MultiCropBatch batch = random_batch();
+  StepOutput out = method->loss(batch, 0, 0);
+  const double loss = out.loss.item<double>();
+  ASSERT_TRUE(std::isfinite(loss));
+
+  // Independent recomputation: embeddings from the method's own modules, loss by float64 loops.
+  auto backbone = child<ResNetImpl>(method->module(), "backbone");
+  auto head = child<ProjectionHeadImpl>(method->module(), "projection_head");
+  const Crops z = embed_crops(*backbone, *head, batch);
+  EXPECT_NEAR(loss, reference_nt_xent(z, config.temperature), 1e-5);
+
+  // N = 4 crops x 8 images: an untrained network's embeddings give a softmax close to uniform
+  // over the N - 1 candidates (seeds 1..8 gave 3.30..3.59 against ln 31 = 3.43).
+  const double n = 4 * 8;
+  EXPECT_NEAR(loss, std::log(n - 1), 0.3);
+  EXPECT_DOUBLE_EQ(method->collapse_loss(), std::log(n - 1));
+  ASSERT_TRUE(out.logs.count("positive_sim"));
+  EXPECT_GE(out.logs["positive_sim"], -1.0);
+  EXPECT_LE(out.logs["positive_sim"], 1.0);
+
+  out.loss.backward();
+  int64_t with_grad = 0;
+  for (auto& [name, p] : method->trainable_parameters()) {
+    ASSERT_TRUE(p.grad().defined()) << name;
+    EXPECT_TRUE(torch::isfinite(p.grad()).all().item<bool>()) << name;
+    with_grad += p.grad().abs().sum().item<double>() > 0;
+  }
+  EXPECT_GT(with_grad, 0);
+}
+
+TEST(MocoMethod, BuildsKeyEncoderAsAFrozenCopyOutsideTheTrainableParameters) {
+  torch::manual_seed(2);
+  RunConfig config = small_config("moco");
+  auto method = build(config);
+  auto named = method->module().named_parameters();
+  std::set<std::string> trainable;
+  for (const auto& [name, p] : method->trainable_parameters()) {
+    EXPECT_NE(name.rfind("key_encoder.", 0), 0u) << name;
+    trainable.insert(name);
+  }
+  int64_t keys = 0;
+  for (const auto& item : named) {
+    const std::string& name = item.key();
+    if (name.rfind("key_encoder.", 0) == 0) {
+      ++keys;
+      EXPECT_FALSE(item.value().requires_grad()) << name;
+      // theta_k = theta_q at init.
+      const std::string query_name = name.substr(std::string("key_encoder.").size());
+      ASSERT_TRUE(named.contains(query_name)) << query_name;
+      EXPECT_TRUE(torch::equal(item.value(), named[query_name])) << name;
+    } else {
+      EXPECT_TRUE(trainable.count(name)) << name << " is a query parameter";
+    }
+  }
+  EXPECT_GT(keys, 0);
+  EXPECT_EQ(static_cast<int64_t>(trainable.size()) + keys, static_cast<int64_t>(named.size()));
+  // The MoCo v2 head has no BN.
+  for (const auto& item : method->module().named_buffers())
+    EXPECT_EQ(item.key().find("projection_head.projection_head.1.running"), std::string::npos)
+        << item.key();
+}
+
+TEST(MocoMethod, RealStepLossQueueAndMomentum) {
+  torch::manual_seed(3);
+  RunConfig config = small_config("moco", {{"moco_momentum", 0.9}});
+  EXPECT_DOUBLE_EQ(config.temperature, 0.2);
+  auto method = build(config);
+  method->module().train();
+  const int64_t k = 32;
+  EXPECT_DOUBLE_EQ(method->collapse_loss(), std::log(k + 1.0));
+
+  auto [queue_before, ptr_before] = saved_queue(*method);
+  ASSERT_EQ(queue_before.sizes(), (std::vector<int64_t>{config.feat_dim, k}));
+  EXPECT_EQ(ptr_before, 0);
+
+  MultiCropBatch batch = random_batch();
+  StepOutput out = method->loss(batch, 0, 0);
+  const double loss = out.loss.item<double>();
+  ASSERT_TRUE(std::isfinite(loss));
+
+  // Independent recomputation of the documented multi-crop loss.
+  auto& root = method->module();
+  auto backbone = child<ResNetImpl>(root, "backbone");
+  auto head = child<ProjectionHeadImpl>(root, "projection_head");
+  auto key_encoder = root.named_children()["key_encoder"];
+  auto key_backbone = child<ResNetImpl>(*key_encoder, "backbone");
+  auto key_head = child<ProjectionHeadImpl>(*key_encoder, "projection_head");
+  const Crops queries = embed_crops(*backbone, *head, batch);
+  const Rows keys =
+      embed_rows(*key_backbone, *key_head, torch::cat({batch.crops[0], batch.crops[1]}));
+  const Rows k0(keys.begin(), keys.begin() + 8), k1(keys.begin() + 8, keys.end());
+  const Rows negatives = to_rows(queue_before.t());
+  EXPECT_NEAR(loss, reference_moco(queries, k0, k1, negatives, config.temperature), 1e-5);
+
+  // At init the value is NOT near the collapse value ln(K + 1) = 3.50: the queue holds random
+  // unit directions, whose cosines with a query are ~N(0, 1/D), while a query and its key are
+  // two views through the same untrained network (cosine s+ ~ 0.9). Then
+  //   loss ~ ln(1 + K E[exp((s_neg - s+)/T)]) = ln(1 + K exp(-s+/T + 1/(2 D T^2))),
+  // about 0.37 here (seeds 1..8: 0.34..0.45, each within 0.04 of this prediction).
+  ASSERT_TRUE(out.logs.count("positive_sim"));
+  ASSERT_TRUE(out.logs.count("instance_top1"));
+  const double s_pos = out.logs["positive_sim"];
+  const double d = config.feat_dim, t = config.temperature;
+  const double predicted = std::log(1 + k * std::exp(-s_pos / t + 1 / (2 * d * t * t)));
+  EXPECT_NEAR(loss, predicted, 0.1) << "positive_sim " << s_pos;
+  EXPECT_LT(loss, std::log(k + 1.0) - 1.0);
+
+  // The step's crop-0 keys were enqueued at columns 0..7, ptr 8; the rest is untouched.
+  auto [queue_after, ptr_after] = saved_queue(*method);
+  EXPECT_EQ(ptr_after, 8);
+  EXPECT_TRUE(
+      torch::allclose(queue_after.narrow(1, 0, 8).t(), to_tensor(k0, torch::kFloat32), 1e-5, 1e-6));
+  EXPECT_TRUE(torch::equal(queue_after.narrow(1, 8, k - 8), queue_before.narrow(1, 8, k - 8)));
+
+  // Backward: the key encoder receives no gradient, the query side does.
+  out.loss.backward();
+  for (const auto& item : key_encoder->named_parameters())
+    EXPECT_FALSE(item.value().grad().defined()) << item.key();
+  for (auto& [name, p] : method->trainable_parameters()) {
+    ASSERT_TRUE(p.grad().defined()) << name;
+    EXPECT_TRUE(torch::isfinite(p.grad()).all().item<bool>()) << name;
+  }
+
+  // An SGD step on the query side, then after_step: theta_k = 0.9 theta_k + 0.1 theta_q.
+  std::map<std::string, torch::Tensor> key_before, key_buffers_before;
+  for (const auto& item : key_encoder->named_parameters())
+    key_before[item.key()] = item.value().clone();
+  for (const auto& item : key_encoder->named_buffers())
+    key_buffers_before[item.key()] = item.value().clone();
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& [name, p] : method->trainable_parameters()) p.sub_(0.5 * p.grad());
+  }
+  method->after_step(0);
+  auto query = root.named_parameters();
+  int64_t moved = 0;
+  for (const auto& item : key_encoder->named_parameters()) {
+    const torch::Tensor& q = query[item.key()];
+    torch::Tensor expected = 0.9 * key_before[item.key()] + 0.1 * q;
+    EXPECT_TRUE(torch::allclose(item.value(), expected, 1e-5, 1e-7)) << item.key();
+    moved += !torch::equal(item.value(), key_before[item.key()]);
+  }
+  EXPECT_GT(moved, 0);
+  for (const auto& item : key_encoder->named_buffers())
+    EXPECT_TRUE(torch::equal(item.value(), key_buffers_before[item.key()])) << item.key();
+
+  // Checkpoint round trip: key encoder (with the model), queue and pointer.
+  const std::string bytes = save_method(*method);
+  torch::manual_seed(99);
+  auto restored = build(config);
+  load_method(*restored, bytes);
+  auto restored_params = restored->module().named_parameters();
+  for (const auto& item : root.named_parameters())
+    EXPECT_TRUE(torch::equal(item.value(), restored_params[item.key()])) << item.key();
+  auto [queue_restored, ptr_restored] = saved_queue(*restored);
+  EXPECT_EQ(ptr_restored, 8);
+  EXPECT_TRUE(torch::equal(queue_restored, queue_after));
+  // The restored key encoder is still frozen.
+  for (const auto& [name, p] : restored->trainable_parameters())
+    EXPECT_NE(name.rfind("key_encoder.", 0), 0u) << name;
+  for (const auto& item : restored_params) {
+    if (item.key().rfind("key_encoder.", 0) == 0) {
+      EXPECT_FALSE(item.value().requires_grad()) << item.key();
+    }
+  }
+}
+
+TEST(MocoMethod, QueueLengthIsTrimmedAndMustHoldOneBatch) {
+  auto trimmed = build(small_config("moco", {{"moco_queue", 36}}));  // batch 8 -> 32
+  EXPECT_EQ(saved_queue(*trimmed).first.size(1), 32);
+  EXPECT_THROW(build(small_config("moco", {{"moco_queue", 4}})), InputError);
+}
+
+}  // namespace
+}  // namespace swavbench
