@@ -9,33 +9,10 @@
 #include <vector>
 
 #include "harness/core/check.h"
+#include "harness/dist/grad_sync.h"
 
 namespace swavbench {
 namespace {
-
-// all_gather_cat with a gradient. Forward: every rank's rows, concatenated in rank order.
-// Backward: the gradient of the concatenation is summed over the ranks (each rank's anchors
-// contributed to every rank's candidates) and this rank's slice is returned. The Collective
-// travels through saved_data as an integer address because AutogradContext keeps only IValues.
-class GatherCatFunction : public torch::autograd::Function<GatherCatFunction> {
- public:
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& rows,
-                               Collective* collective) {
-    ctx->saved_data["collective"] = static_cast<int64_t>(reinterpret_cast<intptr_t>(collective));
-    ctx->saved_data["rows"] = rows.size(0);
-    return collective->all_gather_cat(rows.contiguous());
-  }
-
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grad_outputs) {
-    auto* collective =
-        reinterpret_cast<Collective*>(static_cast<intptr_t>(ctx->saved_data["collective"].toInt()));
-    const int64_t rows = ctx->saved_data["rows"].toInt();
-    torch::Tensor grad = grad_outputs[0].contiguous().clone();
-    collective->all_reduce_sum(grad);
-    return {grad.narrow(0, collective->rank() * rows, rows), torch::Tensor()};
-  }
-};
 
 // Losses run in at least float32: in bf16 the cosines would keep 8 mantissa bits, and s/T with
 // T = 0.1 turns that into logits off by ~0.03. Callers also exclude autocast (which would run
@@ -72,7 +49,7 @@ torch::Tensor nt_xent_loss(const std::vector<torch::Tensor>& crop_embeddings, do
   for (const auto& z : crop_embeddings) {
     torch::Tensor zf = at_least_float32(z);
     anchors.push_back(zf);
-    candidates.push_back(world == 1 ? zf : GatherCatFunction::apply(zf, &collective));
+    candidates.push_back(world == 1 ? zf : differentiable_all_gather(zf, collective));
   }
   torch::Tensor logits = torch::cat(anchors).mm(torch::cat(candidates).t()).div(temperature);
 

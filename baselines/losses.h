@@ -32,11 +32,12 @@ namespace swavbench {
 //
 // Distributed (collective.world_size() > 1): each rank's B rows are its share of the global
 // batch. The anchors are this rank's V*B embeddings; the candidates (positives and negatives)
-// are every rank's, gathered crop by crop with all_gather_cat through an autograd function whose
-// backward all-reduces the candidates' gradient and keeps this rank's slice (SimCLR's TPU
-// cross-replica concat does the same). The returned value is the mean over this rank's anchors;
-// once the trainer averages parameter gradients over the ranks, the update equals the
-// single-process one on the same global batch. Every rank must call this in the same order.
+// are every rank's, gathered crop by crop with differentiable_all_gather
+// (harness/dist/grad_sync.h), whose backward all-reduces the candidates' gradient and keeps this
+// rank's slice (SimCLR's TPU cross-replica concat does the same). The returned value is the mean
+// over this rank's anchors; once the trainer averages parameter gradients over the ranks, the
+// update equals the single-process one on the same global batch. Every rank must call this in the
+// same order.
 torch::Tensor nt_xent_loss(const std::vector<torch::Tensor>& crop_embeddings, double temperature,
                            Collective& collective);
 

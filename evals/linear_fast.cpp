@@ -2,6 +2,8 @@
 // for the paper's protocol, which trains on augmented crops for 100 epochs with SGD).
 #include <torch/torch.h>
 
+#include "evals/paper_evals.h"
+#include "evals/voc_protocols.h"
 #include "evals/protocols.h"
 #include "harness/core/check.h"
 #include "harness/data/loader.h"
@@ -104,6 +106,10 @@ EvalProtocol linear_fast_protocol() {
 void register_evals() {
   register_eval(knn_protocol());
   register_eval(linear_fast_protocol());
+  register_eval(linear_protocol());   // the paper's linear evaluation (evals/linear.cpp)
+  register_eval(semisup_protocol());  // the paper's 1% / 10% fine-tuning (evals/semisup.cpp)
+  register_eval(voc07_svm_protocol());  // VOC07 linear SVMs (evals/voc07_svm.cpp)
+  register_eval(voc_det_protocol());    // CenterNet-style VOC detection (evals/voc_det.cpp)
 }
 
 }  // namespace swavbench

@@ -13,6 +13,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libturbojpeg0-dev libpng-dev zlib1g-dev  # ImageFolder decoding, idx.gz
   libpugixml-dev              # VOC annotations
+  libgloo-dev                 # c10d ProcessGroupGloo headers (distributed CPU runs)
   liblinear-dev               # VOC07 linear SVMs (as the paper)
   dataset-fashion-mnist       # the embedded default dataset
   python3-torch               # independent float64 references run by the tests

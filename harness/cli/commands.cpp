@@ -11,6 +11,7 @@
 #include <iostream>
 #include <thread>
 
+#include "harness/cli/data_commands.h"
 #include "harness/cli/run_driver.h"
 #include "harness/core/build_info.h"
 #include "harness/core/check.h"
@@ -79,7 +80,7 @@ std::string readable_path(const fs::path& path) {
 std::string find_script(const std::string& name) {
   if (fs::exists(name)) return readable_path(name);
   if (name.find('/') == std::string::npos) {
-    for (const std::string dir : {std::string(SWAVBENCH_SOURCE_DIR) + "/suite",
+    for (const std::string& dir : {std::string(SWAVBENCH_SOURCE_DIR) + "/suite",
                                   std::string(SWAVBENCH_INSTALL_SUITE_DIR)}) {
       std::string candidate = dir + "/" + name;
       if (fs::exists(candidate)) return readable_path(candidate);
@@ -244,6 +245,24 @@ int run_cli(int argc, char** argv) {
   tables->add_option("--by", table_spec.by, "config keys naming a row (default: label)");
   tables->add_option("--metrics", table_spec.metrics, "protocol.metric columns (default: all)");
 
+  CLI::App* data = app.add_subcommand("data", "make and score datasets");
+  data->require_subcommand(1);
+  std::string voc_out, voc_root, voc_split = "test", voc_detections;
+  uint64_t voc_seed = 0;
+  int voc_train = 2000, voc_test = 1000;
+  CLI::App* make_voc =
+      data->add_subcommand("make-voc", "write Fashion-MNIST scenes in the VOC2007 layout");
+  make_voc->add_option("--out", voc_out, "output folder")->required();
+  make_voc->add_option("--seed", voc_seed, "scene seed")->capture_default_str();
+  make_voc->add_option("--train", voc_train, "trainval images")->capture_default_str();
+  make_voc->add_option("--test", voc_test, "test images")->capture_default_str();
+  CLI::App* voc_eval = data->add_subcommand(
+      "voc-eval", "score devkit detection files (comp4_det_<split>_<class>.txt), VOC07 rules");
+  voc_eval->add_option("--root", voc_root, "VOC2007 folder (Annotations/, ImageSets/)")
+      ->required();
+  voc_eval->add_option("--split", voc_split, "image set")->capture_default_str();
+  voc_eval->add_option("--detections", voc_detections, "folder of results files")->required();
+
   int threads = 0;
   try {
     app.parse(argc, argv);
@@ -257,6 +276,8 @@ int run_cli(int argc, char** argv) {
     if (*run) return do_run(run_args);
     if (*db_runs) return do_db_runs(db);
     if (*db_show) return do_db_show(db, show_id);
+    if (*make_voc) return run_make_voc(voc_out, voc_seed, voc_train, voc_test);
+    if (*voc_eval) return run_voc_eval(voc_root, voc_split, voc_detections);
     if (*db_export) {
       Store store(db);
       std::cout << store.export_csv();

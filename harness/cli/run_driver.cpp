@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "harness/cli/data_commands.h"
 #include "harness/core/build_info.h"
 #include "harness/core/check.h"
 #include "harness/core/config.h"
@@ -312,9 +313,12 @@ json RunDriver::eval(const json& run, const json& spec, const std::string& where
         "name = options, got {}",
         where, spec.dump()));
   }
+  // "name@tag" runs protocol `name` and stores its rows under "name@tag", so one protocol can
+  // be recorded with several settings (semisup@1pct, semisup@10pct).
+  auto base_name = [](const std::string& name) { return name.substr(0, name.find('@')); };
   std::map<std::string, json> merged;
   for (auto it = protocols.begin(); it != protocols.end(); ++it) {
-    const EvalProtocol& p = find_eval(it.key(), where);
+    const EvalProtocol& p = find_eval(base_name(it.key()), where);
     merged[it.key()] = merge_eval_options(p, it.value(), where);
   }
   if (options_.dry_run) {
@@ -348,7 +352,7 @@ json RunDriver::eval(const json& run, const json& spec, const std::string& where
     }
     auto t0 = std::chrono::steady_clock::now();
     EvalContext ctx{config, *method, resolve_device(config.device), opts, *features};
-    EvalResult result = find_eval(name, where).run(ctx);
+    EvalResult result = find_eval(base_name(name), where).run(ctx);
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     result.card["options"] = opts;
@@ -418,6 +422,34 @@ json RunDriver::param(const std::string& name, const json& default_value,
 }
 
 void RunDriver::log(const std::string& line) { std::cout << line << "\n" << std::flush; }
+
+json RunDriver::dataset(const json& spec, const std::string& where) {
+  SB_INPUT_CHECK(spec.is_object() && spec.value("kind", "") == "fashion-voc",
+                 "{}: bench.dataset knows kind = \"fashion-voc\" (Fashion-MNIST scenes in the "
+                 "VOC2007 layout), got {}",
+                 where, spec.dump());
+  for (auto it = spec.begin(); it != spec.end(); ++it) {
+    static const std::vector<std::string> keys{"kind", "train", "test", "seed"};
+    if (std::find(keys.begin(), keys.end(), it.key()) == keys.end())
+      throw InputError(fmt::format("{}: unknown bench.dataset key '{}' (kind, train, test, seed)",
+                                   where, it.key()));
+  }
+  const int train = spec.value("train", 2000), test = spec.value("test", 1000);
+  const uint64_t seed = spec.value("seed", 0);
+  fs::path root = fs::path(options_.runs_dir).parent_path() /
+                  fmt::format("datasets/fashion-voc-s{}-{}-{}", seed, train, test);
+  // The set is written into a temporary folder and renamed, so a killed run never leaves a
+  // half-written set that looks complete.
+  if (!fs::exists(root / "ImageSets/Main/test.txt") && !options_.dry_run) {
+    fs::path tmp = root.string() + ".tmp";
+    fs::remove_all(tmp);
+    fs::create_directories(tmp.parent_path());
+    run_make_voc(tmp.string(), seed, train, test);
+    fs::remove_all(root);
+    fs::rename(tmp, root);
+  }
+  return root.string();
+}
 
 void RunDriver::finish(const std::string& script) { check_overrides(script); }
 

@@ -33,6 +33,7 @@ class RunDriver final : public Driver {
   nlohmann::json param(const std::string& name, const nlohmann::json& default_value,
                        const std::string& where) override;
   void log(const std::string& line) override;
+  nlohmann::json dataset(const nlohmann::json& spec, const std::string& where) override;
 
   // After the script: every --set key must have been a config key or a bench.param.
   void finish(const std::string& script);

@@ -2,7 +2,10 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <functional>
+#include <iterator>
 #include <utility>
 
 #include "harness/core/check.h"
@@ -73,7 +76,8 @@ void for_each_bucket(const std::vector<torch::Tensor>& tensors, int64_t bucket_b
 // pointer, and the Collective outlives the graph (it lives for the whole run).
 int64_t to_handle(Collective* collective) { return reinterpret_cast<intptr_t>(collective); }
 Collective& from_handle(AutogradContext* ctx) {
-  return *reinterpret_cast<Collective*>(static_cast<intptr_t>(ctx->saved_data["collective"].toInt()));
+  return *reinterpret_cast<Collective*>(
+      static_cast<intptr_t>(ctx->saved_data["collective"].toInt()));
 }
 
 // The gradient of a sum over ranks reaching one rank's input is the sum over ranks of the
@@ -117,8 +121,7 @@ torch::Tensor sync_batch_norm_training(const torch::Tensor& x,
                                        const torch::nn::BatchNormOptions& options,
                                        const torch::Tensor& weight, const torch::Tensor& bias,
                                        torch::Tensor& running_mean, torch::Tensor& running_var,
-                                       torch::Tensor& num_batches_tracked,
-                                       Collective& collective) {
+                                       torch::Tensor& num_batches_tracked, Collective& collective) {
   const int64_t channels = x.size(1);
   SB_CHECK(channels == options.num_features(),
            "sync_batch_norm: input has {} channels, the BatchNorm {}", channels,
@@ -150,17 +153,16 @@ torch::Tensor sync_batch_norm_training(const torch::Tensor& x,
   const torch::Tensor m2 = m2s.sum(0) + ((means - mean).pow(2) * counts).sum(0);
   const torch::Tensor var = m2 / total;
 
-  torch::Tensor y = (xf - mean.view(channel_shape)) *
-                    torch::rsqrt(var + options.eps()).view(channel_shape);
+  torch::Tensor y =
+      (xf - mean.view(channel_shape)) * torch::rsqrt(var + options.eps()).view(channel_shape);
   if (weight.defined()) y = y * weight.view(channel_shape);
   if (bias.defined()) y = y + bias.view(channel_shape);
 
   if (options.track_running_stats() && running_mean.defined()) {
     torch::NoGradGuard no_grad;
     num_batches_tracked.add_(1);
-    const double factor = options.momentum().has_value()
-                              ? *options.momentum()
-                              : 1.0 / num_batches_tracked.item<double>();
+    const double factor = options.momentum().has_value() ? *options.momentum()
+                                                         : 1.0 / num_batches_tracked.item<double>();
     // A global batch of one value per channel has no unbiased variance (PyTorch raises); the
     // clamp keeps the running variance finite instead of forcing a device sync to check.
     const torch::Tensor unbiased = m2 / (total - 1).clamp_min(1);

@@ -12,9 +12,6 @@
 #endif
 
 #include <c10/util/Exception.h>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
-#include <torch/csrc/distributed/c10d/Types.hpp>
-#include <torch/csrc/distributed/c10d/Work.hpp>
 #include <torch/version.h>
 
 #include <algorithm>
@@ -25,6 +22,9 @@
 #include <cstring>
 #include <optional>
 #include <thread>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/csrc/distributed/c10d/Types.hpp>
+#include <torch/csrc/distributed/c10d/Work.hpp>
 
 #include "harness/core/check.h"
 
@@ -75,9 +75,9 @@ int parse_int_env(const char* name, const std::string& value) {
   errno = 0;
   char* end = nullptr;
   const long parsed = std::strtol(value.c_str(), &end, 10);
-  SB_INPUT_CHECK(end != value.c_str() && *end == '\0' && errno == 0 && parsed >= INT_MIN &&
-                     parsed <= INT_MAX,
-                 "environment variable {}='{}' is not an integer", name, value);
+  SB_INPUT_CHECK(
+      end != value.c_str() && *end == '\0' && errno == 0 && parsed >= INT_MIN && parsed <= INT_MAX,
+      "environment variable {}='{}' is not an integer", name, value);
   return static_cast<int>(parsed);
 }
 
@@ -147,8 +147,8 @@ std::string first_slurm_host(const std::string& nodelist, const std::string& var
   for (size_t i = 0; i < entry.size(); ++i) {
     const char ch = entry[i];
     if (ch != '[') {
-      const bool ok = std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '.' ||
-                      ch == '_';
+      const bool ok =
+          std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '.' || ch == '_';
       if (!ok) throw malformed("unexpected character in host name");
       host += ch;
       continue;
@@ -251,10 +251,49 @@ std::shared_ptr<::gloo::transport::Device> make_gloo_device(const std::string& m
   }
   // A job on one machine stays on loopback; the default device resolves the host name, which on
   // many machines maps to an address other processes cannot reach, or to none.
-  if (is_loopback(master_addr)) return ::c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
+  if (is_loopback(master_addr))
+    return ::c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
   return ::c10d::ProcessGroupGloo::createDefaultDevice();
 }
 #endif
+
+// Gloo writes to its peers with writev, without MSG_NOSIGNAL: a write to a rank that just died
+// raises SIGPIPE, whose default action kills this rank before Gloo can report the error. Python
+// ignores SIGPIPE, which is why torch.distributed never sees this; do the same, unless the program
+// installed its own handler.
+void ignore_sigpipe() {
+  struct sigaction current {};
+  if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
+    ::signal(SIGPIPE, SIG_IGN);
+  }
+}
+
+// Every rank adds one to a counter in the store; returns once all have, or throws naming how
+// many arrived.
+void wait_for_all_ranks(::c10d::Store& store, const DistEnv& env,
+                        std::chrono::milliseconds timeout) {
+  const std::string key = "swavbench/ranks_arrived";
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int64_t arrived = 0;
+  try {
+    arrived = store.add(key, 1);
+    while (arrived < env.world_size && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      arrived = store.add(key, 0);
+    }
+  } catch (const std::exception& e) {
+    throw Error(fmt::format(
+        "rank {}: rendezvous with {}:{} failed (world size {}, timeout {} s): {}", env.rank,
+        env.master_addr, env.master_port, env.world_size, seconds_text(timeout), error_text(e)));
+  }
+  if (arrived < env.world_size) {
+    throw Error(fmt::format(
+        "rank {}: rendezvous with {}:{} failed (world size {}, timeout {} s): only {} of {} ranks "
+        "arrived (did every rank start, with the same MASTER_ADDR, MASTER_PORT and WORLD_SIZE?)",
+        env.rank, env.master_addr, env.master_port, env.world_size, seconds_text(timeout), arrived,
+        env.world_size));
+  }
+}
 
 }  // namespace
 
@@ -272,35 +311,43 @@ ProcessGroupCollective::ProcessGroupCollective(const DistEnv& env, const std::st
   SB_INPUT_CHECK(options.timeout.count() > 0 && options.rendezvous_timeout.count() > 0,
                  "distributed timeouts must be positive");
   if (backend == "gloo") {
-    SB_INPUT_CHECK(gloo_available(),
-                   "this LibTorch (or this build of swavbench) has no Gloo backend: distributed "
-                   "CPU runs need a LibTorch built with Gloo and its headers (Debian: libgloo-dev); "
-                   "run a single process instead");
+    SB_INPUT_CHECK(
+        gloo_available(),
+        "this LibTorch (or this build of swavbench) has no Gloo backend: distributed "
+        "CPU runs need a LibTorch built with Gloo and its headers (Debian: libgloo-dev); "
+        "run a single process instead");
   } else if (backend == "nccl") {
     SB_INPUT_CHECK(nccl_available(),
-                   "this LibTorch was built without NCCL (or swavbench was built without "
-                   "USE_C10D_NCCL); use device cpu (Gloo), or a CUDA LibTorch with NCCL");
+                   "this LibTorch was built without NCCL; use device cpu (Gloo), or a CUDA "
+                   "LibTorch with NCCL (and build swavbench with USE_C10D_NCCL)");
   } else {
     throw InputError(
         fmt::format("unknown distributed backend '{}': expected 'gloo' or 'nccl'", backend));
   }
 
+  ignore_sigpipe();
+
   const auto rendezvous_error = [&](const std::exception& e) {
-    return Error(fmt::format("rank {}: rendezvous with {}:{} failed (world size {}, timeout {} s): {}",
-                             rank_, env.master_addr, env.master_port, world_size_,
-                             seconds_text(options.rendezvous_timeout), error_text(e)));
+    return Error(
+        fmt::format("rank {}: rendezvous with {}:{} failed (world size {}, timeout {} s): {}",
+                    rank_, env.master_addr, env.master_port, world_size_,
+                    seconds_text(options.rendezvous_timeout), error_text(e)));
   };
   try {
     ::c10d::TCPStoreOptions store_options;
     store_options.port = static_cast<std::uint16_t>(env.master_port);
     store_options.isServer = env.rank == 0;
     store_options.numWorkers = static_cast<std::size_t>(env.world_size);
-    store_options.waitWorkers = true;
+    // TCPStore's own wait for workers gives up silently at its timeout (LibTorch 1.13), after
+    // which Gloo would wait for the missing ranks for the whole operation timeout; the explicit
+    // count below fails the rendezvous on time instead.
+    store_options.waitWorkers = false;
     store_options.timeout = options.rendezvous_timeout;
     impl_->store = c10::make_intrusive<::c10d::TCPStore>(env.master_addr, store_options);
   } catch (const std::exception& e) {
     throw rendezvous_error(e);
   }
+  wait_for_all_ranks(*impl_->store, env, options.rendezvous_timeout);
 
   try {
     if (backend == "gloo") {
@@ -335,8 +382,9 @@ void wait_for(const c10::intrusive_ptr<::c10d::Work>& work, int rank,
   try {
     work->wait();
   } catch (const std::exception& e) {
-    throw Error(fmt::format("rank {}: collective failed (another rank died or timed out after {} s): {}",
-                            rank, seconds_text(timeout), error_text(e)));
+    throw Error(
+        fmt::format("rank {}: collective failed (another rank died or timed out after {} s): {}",
+                    rank, seconds_text(timeout), error_text(e)));
   }
 }
 
@@ -381,8 +429,7 @@ torch::Tensor ProcessGroupCollective::all_gather_cat(const torch::Tensor& tensor
 
 void ProcessGroupCollective::broadcast(torch::Tensor& tensor, int root) {
   SB_CHECK(tensor.defined(), "broadcast of an undefined tensor");
-  SB_CHECK(root >= 0 && root < world_size_, "broadcast root {} outside [0, {})", root,
-           world_size_);
+  SB_CHECK(root >= 0 && root < world_size_, "broadcast root {} outside [0, {})", root, world_size_);
   std::vector<at::Tensor> tensors{tensor.contiguous()};
   ::c10d::BroadcastOptions opts;
   opts.rootRank = root;
@@ -463,8 +510,8 @@ int spawn_local_ranks(int nproc, const std::vector<std::string>& argv, int maste
   const std::string executable = resolve_executable(argv[0]);
 
   // Everything the children need is built here, before fork (see resolve_executable).
-  const char* const kOverridden[] = {"RANK=",        "WORLD_SIZE=",  "LOCAL_RANK=",
-                                     "MASTER_ADDR=", "MASTER_PORT=", "LOCAL_WORLD_SIZE="};
+  const char* const kOverridden[] = {
+      "RANK=", "WORLD_SIZE=", "LOCAL_RANK=", "MASTER_ADDR=", "MASTER_PORT=", "LOCAL_WORLD_SIZE="};
   std::vector<std::string> base_env;
   for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
     const std::string text(*entry);
@@ -504,6 +551,8 @@ int spawn_local_ranks(int nproc, const std::vector<std::string>& argv, int maste
       ::prctl(PR_SET_PDEATHSIG, SIGTERM);
       if (::getppid() != parent) ::_exit(128 + SIGTERM);
 #endif
+      // An ignored SIGPIPE (see ignore_sigpipe) would survive exec; ranks start from the default.
+      ::signal(SIGPIPE, SIG_DFL);
       ::execve(executable.c_str(), argp.data(), envps[r].data());
       static const char kMessage[] = "swavbench: exec of a rank failed\n";
       [[maybe_unused]] const ssize_t ignored = ::write(2, kMessage, sizeof(kMessage) - 1);

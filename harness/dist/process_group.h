@@ -22,7 +22,7 @@ struct DistEnv {
   int rank = 0, world_size = 1, local_rank = 0;
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
-  bool from_env = false;  // true when a launcher (torchrun or SLURM) set the values
+  bool from_env = false;        // true when a launcher (torchrun or SLURM) set the values
   std::string source = "none";  // "torchrun" | "slurm" | "none"
 };
 
@@ -66,7 +66,9 @@ std::string default_backend(const torch::Device& device);
 // Failures surface as swavbench::Error:
 //   "rank R: rendezvous with ADDR:PORT failed (world size W, timeout N s): <c10d message>"
 //   "rank R: collective failed (another rank died or timed out after N s): <c10d message>"
-// Unavailable backends and bad arguments throw InputError.
+// Unavailable backends and bad arguments throw InputError. Constructing one ignores SIGPIPE
+// (unless the program handles it), as Python does: Gloo's writes to a rank that just died would
+// otherwise kill this one before the error above can be reported.
 //
 // With NCCL, tensors must be on the CUDA device this rank uses (cuda:local_rank by convention),
 // and wait() only orders the current CUDA stream after the collective; a dead peer is detected by

@@ -38,6 +38,11 @@ class Driver {
 
   // bench.log(...): one line to the run log.
   virtual void log(const std::string& line) = 0;
+
+  // bench.dataset{kind = "fashion-voc", train = N, test = N, seed = S}: makes (once) a dataset
+  // the harness can generate and returns its root path, for protocol options such as
+  // voc07_svm's `root`.
+  virtual nlohmann::json dataset(const nlohmann::json& spec, const std::string& where);
 };
 
 }  // namespace swavbench

@@ -293,6 +293,16 @@ int lua_bench_param(lua_State* L) {
   });
 }
 
+// bench.dataset(spec) -> the dataset's root path (made once).  [-0, +1]
+int lua_bench_dataset(lua_State* L) {
+  check_argument(L, lua_istable(L, 1), 1, "bench.dataset", "table");
+  return call_driver(L, [L](Runtime& runtime, const std::string& where) {
+    push_json_as_lua(L,
+                     runtime.driver->dataset(lua_value_to_json(L, 1, {"bench.dataset", 1}), where));
+    return 1;
+  });
+}
+
 // bench.log(...): the arguments as tostring() shows them, separated by spaces, as one line.
 // [-0, +0]
 int lua_bench_log(lua_State* L) {
@@ -383,7 +393,8 @@ end
 int open_bench(lua_State* L) {
   static const luaL_Reg kFunctions[] = {
       {"pretrain", lua_bench_pretrain}, {"eval", lua_bench_eval}, {"table", lua_bench_table},
-      {"param", lua_bench_param},       {"log", lua_bench_log},   {nullptr, nullptr},
+      {"param", lua_bench_param},       {"log", lua_bench_log},   {"dataset", lua_bench_dataset},
+      {nullptr, nullptr},
   };
   luaL_newlib(L, kFunctions);
   if (luaL_loadbufferx(L, kMergeSource, std::strlen(kMergeSource), "=bench.merge", "t") != LUA_OK) {
@@ -488,6 +499,10 @@ void run_chunk(const std::string& code, const std::string& lua_chunk_name,
 }
 
 }  // namespace
+
+nlohmann::json Driver::dataset(const nlohmann::json&, const std::string& where) {
+  throw InputError(where + ": bench.dataset is not available in this driver");
+}
 
 void run_lua_file(const std::string& path, Driver& driver, const LuaRunOptions& options) {
   std::error_code ignored;

@@ -3,8 +3,10 @@
 source "$(dirname "$0")/lib.sh"
 
 cat > run.lua <<'LUA'
+-- The queue starts at epoch 1 and is full from epoch 2 on, so the checkpoint must carry it.
 bench.pretrain{ method = "swav", subset = 1024, batch_size = 128, epochs = 4, seed = 3,
-                freeze_prototypes_iters = 4, label = "resumable" }
+                freeze_prototypes_iters = 4, queue_length = 512, queue_start_epoch = 1,
+                knn_every = 2, label = "resumable" }
 LUA
 
 # Reference: the same config uninterrupted, in another database.
@@ -38,4 +40,6 @@ expect_in "$(cat resumed.log)" "resuming run #1"
 [ "$(sql "select count(*) from epochs")" = 4 ] || fail "expected 4 epoch rows after resume"
 digest=$(sql "select sha256 from artifacts where kind='weights'")
 [ "$digest" = "$ref_digest" ] || fail "resumed weights $digest differ from uninterrupted $ref_digest"
+# The queue was in use in the last epoch.
+expect_in "$(sql "select extra_json from epochs where epoch = 3")" '"queue_in_use":1.0'
 echo "kill_resume: ok (weights $digest)"

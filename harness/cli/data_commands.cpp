@@ -1,0 +1,46 @@
+#include "harness/cli/data_commands.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "evals/voc_map.h"
+#include "harness/core/check.h"
+#include "harness/data/voc.h"
+
+namespace swavbench {
+
+int run_make_voc(const std::string& out, uint64_t seed, int train_images, int test_images) {
+  SB_INPUT_CHECK(!out.empty(), "make-voc: --out is empty");
+  make_fashion_voc(out, seed, train_images, test_images);
+  const std::vector<std::string> classes = read_voc_classes(out);
+  fmt::print("wrote a Fashion-VOC set ({} classes, seed {}) to {}\n", classes.size(), seed, out);
+  fmt::print("{:<10} {:>7} {:>8} {:>10}\n", "split", "images", "objects", "difficult");
+  for (const char* split : {"train", "val", "trainval", "test"}) {
+    VocDataset data(out, split, classes);
+    int64_t objects = 0, difficult = 0;
+    for (const VocAnnotation& a : data.annotations()) {
+      objects += static_cast<int64_t>(a.objects.size());
+      for (const VocObject& o : a.objects) difficult += o.difficult ? 1 : 0;
+    }
+    fmt::print("{:<10} {:>7} {:>8} {:>10}\n", split, data.size(), objects, difficult);
+  }
+  return 0;
+}
+
+int run_voc_eval(const std::string& root, const std::string& split,
+                 const std::string& detections_dir) {
+  SB_INPUT_CHECK(!root.empty(), "voc-eval: --root is empty");
+  SB_INPUT_CHECK(std::filesystem::is_directory(detections_dir),
+                 "voc-eval: --detections '{}' is not a folder", detections_dir);
+  const std::vector<std::string> classes = read_voc_classes(root);
+  VocDataset data(root, split, classes);
+  MapResult result =
+      voc_map(data.annotations(), classes, read_devkit_detections(detections_dir, split, classes));
+  fmt::print("VOC07 detection AP (IoU 0.5) of {} on {} ({}, {} images)\n\n", detections_dir, root,
+             split, data.size());
+  fmt::print("{}", format_map_table(result));
+  return 0;
+}
+
+}  // namespace swavbench

@@ -1,0 +1,24 @@
+// `swavbench data ...`: the VOC-layout data commands (the lead wires them into the CLI).
+//
+//   swavbench data make-voc --out DIR [--seed N --train N --test N]   -> run_make_voc
+//   swavbench data voc-eval --root DIR --split test --detections DIR  -> run_voc_eval
+//
+// Both return 0 on success and throw InputError on bad input (exit code 2).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace swavbench {
+
+// Writes the embedded Fashion-MNIST scene set in the VOC2007 layout under `out`
+// (make_fashion_voc) and prints, per split, the number of images, objects and difficult objects.
+int run_make_voc(const std::string& out, uint64_t seed, int train_images, int test_images);
+
+// Scores the devkit results files <detections_dir>/comp4_det_<split>_<class>.txt of any detector
+// against the ground truth of <root>'s `split` with the VOC07 rules, and prints the per-class AP
+// table (11-point and area) with the mAP row.
+int run_voc_eval(const std::string& root, const std::string& split,
+                 const std::string& detections_dir);
+
+}  // namespace swavbench

@@ -1,0 +1,666 @@
+// Distributed plumbing: read_dist_env, the local launcher, and real two-process Gloo runs over
+// loopback that must reproduce the single-process results (collectives, Sinkhorn, gradient
+// averaging, SyncBatchNorm) and fail fast when a rank dies or stalls.
+//
+// The ranks are this test binary re-executed by spawn_local_ranks (fork + exec, not a bare fork:
+// a forked copy of a process that has used LibTorch's OpenMP pool can deadlock). A child finds
+// its scenario in SWAVBENCH_TEST_DIST_SCENARIO, runs it from a static initializer before gtest
+// starts, and reports through its exit code (details on stderr) plus a marker file, so that a
+// child that never ran its scenario cannot pass by exiting 0. The parent process itself runs no
+// tensor code before forking.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "harness/core/check.h"
+#include "harness/dist/grad_sync.h"
+#include "harness/dist/process_group.h"
+#include "swav/sinkhorn.h"
+
+namespace swavbench {
+namespace {
+
+constexpr char kScenarioVar[] = "SWAVBENCH_TEST_DIST_SCENARIO";
+constexpr char kOutDirVar[] = "SWAVBENCH_TEST_DIST_OUT";
+// Rank 0's exit code when its collective failed with the expected swavbench::Error.
+constexpr int kExpectedFailure = 42;
+constexpr int kRank1Death = 3;
+
+// ---------------------------------------------------------------------------------------------
+// Child side.
+
+int report(int rank, int code, const std::string& message) {
+  std::fprintf(stderr, "rank %d: %s\n", rank, message.c_str());
+  return code;
+}
+
+double max_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>();
+}
+
+ProcessGroupOptions test_options(std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+  ProcessGroupOptions options;
+  options.rendezvous_timeout = std::chrono::seconds(30);
+  options.timeout = timeout;
+  return options;
+}
+
+int scenario_collectives(const DistEnv& env) {
+  ProcessGroupCollective pg(env, "gloo", test_options());
+  const int r = pg.rank();
+  const int w = pg.world_size();
+
+  torch::Tensor t = torch::arange(6, torch::kFloat).view({2, 3}) * (r + 1) + r;
+  pg.all_reduce_sum(t);
+  torch::Tensor expected = torch::zeros({2, 3});
+  for (int k = 0; k < w; ++k)
+    expected += torch::arange(6, torch::kFloat).view({2, 3}) * (k + 1) + k;
+  if (!torch::equal(t, expected)) return report(r, 10, "all_reduce_sum differs from the sum");
+
+  // A strided view is reduced in place through a copy.
+  torch::Tensor base = torch::ones({3, 4}, torch::kDouble) * (r + 1);
+  torch::Tensor view = base.t();
+  pg.all_reduce_sum(view);
+  if (!torch::allclose(base, torch::full({3, 4}, w * (w + 1) / 2.0, torch::kDouble))) {
+    return report(r, 11, "all_reduce_sum of a transposed view");
+  }
+
+  torch::Tensor mine = torch::tensor({r * 10, r * 10 + 1}, torch::kLong).view({1, 2});
+  torch::Tensor gathered = pg.all_gather_cat(mine);
+  if (gathered.sizes() != torch::IntArrayRef({w, 2})) return report(r, 12, "all_gather shape");
+  for (int k = 0; k < w; ++k) {
+    if (gathered[k][0].item<int64_t>() != k * 10 || gathered[k][1].item<int64_t>() != k * 10 + 1) {
+      return report(r, 13, "all_gather_cat is not in rank order");
+    }
+  }
+
+  for (int root = 0; root < w; ++root) {
+    torch::Tensor b = r == root ? torch::arange(5, torch::kFloat) + root : torch::zeros({5});
+    pg.broadcast(b, root);
+    if (!torch::equal(b, torch::arange(5, torch::kFloat) + root)) {
+      return report(r, 14, "broadcast from root " + std::to_string(root));
+    }
+  }
+  pg.barrier();
+  return 0;
+}
+
+int scenario_sinkhorn(const DistEnv& env) {
+  ProcessGroupCollective pg(env, "gloo", test_options());
+  const int r = pg.rank();
+  torch::manual_seed(0);
+  // |scores| <= 1 as for L2-normalised embeddings and prototypes.
+  const torch::Tensor scores = torch::rand({16, 10}) * 2 - 1;
+  const torch::Tensor whole = sinkhorn_knopp(scores, 0.05, 3, local_collective());
+  const int64_t rows = 16 / pg.world_size();
+  const torch::Tensor mine = sinkhorn_knopp(scores.narrow(0, r * rows, rows), 0.05, 3, pg);
+  const double diff = max_diff(mine, whole.narrow(0, r * rows, rows));
+  if (!(diff <= 1e-6))
+    return report(r, 20, "distributed Sinkhorn differs by " + std::to_string(diff));
+  pg.barrier();
+  return 0;
+}
+
+struct SmallNet : torch::nn::Module {
+  SmallNet() {
+    fc1 = register_module("fc1", torch::nn::Linear(5, 4));
+    fc2 = register_module("fc2", torch::nn::Linear(4, 2));
+    extra = register_parameter("extra", torch::ones({3}));    // a gradient on rank 0 only
+    unused = register_parameter("unused", torch::ones({2}));  // no gradient anywhere
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return fc2(torch::tanh(fc1(x))); }
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+  torch::Tensor extra, unused;
+};
+
+// Rank-local loss; its mean over two ranks is the global loss below.
+torch::Tensor local_loss(SmallNet& net, const torch::Tensor& x, const torch::Tensor& y,
+                         bool with_extra) {
+  torch::Tensor loss = torch::mse_loss(net.forward(x), y);
+  if (with_extra) loss = loss + (net.extra * net.extra).sum();
+  return loss;
+}
+
+int scenario_grads(const DistEnv& env) {
+  ProcessGroupCollective pg(env, "gloo", test_options());
+  const int r = pg.rank();
+  SB_CHECK(pg.world_size() == 2, "this scenario needs two ranks");
+  torch::manual_seed(1);
+  SmallNet reference;
+  torch::manual_seed(2);
+  const torch::Tensor x = torch::randn({8, 5});
+  const torch::Tensor y = torch::randn({8, 2});
+
+  // Reference: the mean loss over the global batch, as one process sees it.
+  const torch::Tensor global_loss =
+      (local_loss(reference, x.narrow(0, 0, 4), y.narrow(0, 0, 4), true) +
+       local_loss(reference, x.narrow(0, 4, 4), y.narrow(0, 4, 4), false)) /
+      2;
+  global_loss.backward();
+
+  // Rank 1 starts from different weights; broadcast_parameters must fix that.
+  torch::manual_seed(r == 0 ? 1 : 99);
+  SmallNet net;
+  broadcast_parameters(net, pg);
+  const auto ref_params = reference.parameters();
+  const auto params = net.parameters();
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (!torch::equal(params[i], ref_params[i])) return report(r, 30, "broadcast_parameters");
+  }
+
+  local_loss(net, x.narrow(0, r * 4, 4), y.narrow(0, r * 4, 4), r == 0).backward();
+  if (r == 1 && net.extra.grad().defined()) return report(r, 31, "test setup: extra has a grad");
+  // 64-byte buckets: several buckets, and tensors larger than a bucket.
+  average_gradients(params, pg, 64);
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto& want = ref_params[i].grad();
+    const auto& got = params[i].grad();
+    if (want.defined() != got.defined()) return report(r, 32, "gradient presence differs");
+    if (want.defined() && !(max_diff(got, want) <= 1e-6)) {
+      return report(r, 33, "averaged gradient differs by " + std::to_string(max_diff(got, want)));
+    }
+  }
+  if (net.unused.grad().defined()) return report(r, 34, "an unused parameter got a gradient");
+  pg.barrier();
+  return 0;
+}
+
+// SyncBatchNorm on this rank's slice against plain BatchNorm on the whole batch.
+template <typename BatchNorm>
+int check_sync_bn(ProcessGroupCollective& pg, BatchNorm make_bn, const torch::Tensor& x_all,
+                  int code) {
+  const int r = pg.rank();
+  const int64_t rows = x_all.size(0) / pg.world_size();
+  auto reference = make_bn();
+  auto bn = make_bn();
+  torch::manual_seed(5);
+  {
+    torch::NoGradGuard no_grad;
+    reference->weight.copy_(torch::rand_like(reference->weight) + 0.5);
+    reference->bias.copy_(torch::randn_like(reference->bias));
+    bn->weight.copy_(reference->weight);
+    bn->bias.copy_(reference->bias);
+  }
+  const torch::Tensor upstream = torch::randn_like(x_all);  // d loss / d output
+
+  const torch::Tensor x_ref = x_all.clone().requires_grad_(true);
+  const torch::Tensor out_ref = reference->forward(x_ref);
+  (out_ref * upstream).sum().backward();
+
+  const torch::Tensor x_mine = x_all.narrow(0, r * rows, rows).clone().requires_grad_(true);
+  const torch::Tensor out = sync_batch_norm(x_mine, *bn, pg);
+  (out * upstream.narrow(0, r * rows, rows)).sum().backward();
+
+  const auto close = [](const torch::Tensor& a, const torch::Tensor& b) {
+    return max_diff(a, b) <= 1e-5;
+  };
+  if (!close(out, out_ref.narrow(0, r * rows, rows))) return report(r, code, "forward");
+  if (!close(x_mine.grad(), x_ref.grad().narrow(0, r * rows, rows))) {
+    return report(
+        r, code + 1,
+        "input gradient differs by " +
+            std::to_string(max_diff(x_mine.grad(), x_ref.grad().narrow(0, r * rows, rows))));
+  }
+  // The loss is the sum of the ranks' losses, so parameter gradients add up over ranks.
+  torch::Tensor weight_grad = bn->weight.grad().clone();
+  torch::Tensor bias_grad = bn->bias.grad().clone();
+  pg.all_reduce_sum(weight_grad);
+  pg.all_reduce_sum(bias_grad);
+  if (!close(weight_grad, reference->weight.grad()) || !close(bias_grad, reference->bias.grad())) {
+    return report(r, code + 2, "affine gradients");
+  }
+  if (!close(bn->running_mean, reference->running_mean) ||
+      !close(bn->running_var, reference->running_var) ||
+      bn->num_batches_tracked.template item<int64_t>() != 1) {
+    return report(r, code + 3, "running statistics");
+  }
+  bn->eval();
+  reference->eval();
+  torch::NoGradGuard no_grad;
+  if (!close(sync_batch_norm(x_all.narrow(0, r * rows, rows), *bn, pg),
+             reference->forward(x_all).narrow(0, r * rows, rows))) {
+    return report(r, code + 4, "eval mode");
+  }
+  return 0;
+}
+
+int scenario_sync_bn(const DistEnv& env) {
+  ProcessGroupCollective pg(env, "gloo", test_options());
+  torch::manual_seed(4);
+  // A large mean relative to the spread, where sum-of-squares formulas lose digits.
+  const torch::Tensor images = torch::randn({8, 3, 4, 5}) * 2 + 3;
+  int code = check_sync_bn(
+      pg, [] { return torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(3).momentum(0.1)); },
+      images, 40);
+  if (code != 0) return code;
+  const torch::Tensor features = torch::randn({8, 6}) - 1;
+  code = check_sync_bn(
+      pg, [] { return torch::nn::BatchNorm1d(torch::nn::BatchNorm1dOptions(6).momentum(0.3)); },
+      features, 50);
+  if (code != 0) return code;
+
+  // differentiable_all_gather: the gradient is this rank's slice of the summed gradients.
+  const int r = pg.rank();
+  const torch::Tensor v = torch::full({2, 3}, static_cast<double>(r + 1)).requires_grad_(true);
+  const torch::Tensor all = differentiable_all_gather(v, pg);
+  (all * torch::arange(all.numel(), torch::kFloat).view(all.sizes())).sum().backward();
+  const torch::Tensor want =
+      torch::arange(all.numel(), torch::kFloat).view(all.sizes()).narrow(0, r * 2, 2) *
+      pg.world_size();
+  if (!torch::equal(v.grad(), want)) return report(r, 60, "differentiable_all_gather gradient");
+  pg.barrier();
+  return 0;
+}
+
+// Rank 1 dies before a collective; rank 0's collective must throw swavbench::Error.
+int scenario_rank_dies(const DistEnv& env) {
+  ProcessGroupCollective pg(env, "gloo", test_options(std::chrono::seconds(5)));
+  torch::Tensor t = torch::ones({4});
+  pg.all_reduce_sum(t);  // both ranks are connected
+  if (pg.rank() == 1) {
+    std::fflush(nullptr);
+    ::_exit(kRank1Death);
+  }
+  // Large enough that Gloo writes to the dead peer's closed socket more than once: without
+  // SIGPIPE ignored, that kills this process instead of raising an error.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  torch::Tensor big = torch::ones({1 << 22});
+  try {
+    pg.all_reduce_sum(big);
+  } catch (const InputError& e) {
+    return report(0, 21, std::string("unexpected InputError: ") + e.what());
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    if (message.find("rank 0: collective failed") == std::string::npos) {
+      return report(0, 22, "unexpected message: " + message);
+    }
+    return report(0, kExpectedFailure, "failed as expected: " + message);
+  }
+  return report(0, 20, "the collective succeeded after rank 1 died");
+}
+
+// Rank 1 stays alive but never joins the collective: rank 0 must give up after the timeout.
+int scenario_rank_stalls(const DistEnv& env) {
+  ProcessGroupCollective pg(env, "gloo", test_options(std::chrono::seconds(3)));
+  torch::Tensor t = torch::ones({4});
+  pg.all_reduce_sum(t);
+  if (pg.rank() == 1) {
+    std::this_thread::sleep_for(std::chrono::seconds(60));  // killed by the launcher first
+    ::_exit(0);
+  }
+  try {
+    pg.all_reduce_sum(t);
+  } catch (const Error& e) {
+    return report(0, kExpectedFailure, std::string("failed as expected: ") + e.what());
+  }
+  return report(0, 20, "the collective succeeded without rank 1");
+}
+
+int run_scenario(const std::string& name) {
+  const DistEnv env = read_dist_env();
+  if (name == "collectives") return scenario_collectives(env);
+  if (name == "sinkhorn") return scenario_sinkhorn(env);
+  if (name == "grads") return scenario_grads(env);
+  if (name == "sync_bn") return scenario_sync_bn(env);
+  if (name == "rank_dies") return scenario_rank_dies(env);
+  if (name == "rank_stalls") return scenario_rank_stalls(env);
+  return report(env.rank, 99, "unknown scenario " + name);
+}
+
+int worker_main(const std::string& name) {
+  int code = 0;
+  try {
+    code = run_scenario(name);
+  } catch (const std::exception& e) {
+    code = report(-1, 98, std::string("exception: ") + e.what());
+  }
+  if (code == 0) {
+    const char* out = std::getenv(kOutDirVar);
+    const char* rank = std::getenv("RANK");
+    std::ofstream(std::string(out ? out : ".") + "/rank" + (rank ? rank : "?") + ".ok") << "ok\n";
+  }
+  std::fflush(nullptr);
+  return code;
+}
+
+// Runs before gtest's main in the children only (see the top of the file).
+const int kWorkerHook = [] {
+  if (const char* scenario = std::getenv(kScenarioVar)) ::_exit(worker_main(scenario));
+  return 0;
+}();
+
+// ---------------------------------------------------------------------------------------------
+// Parent side.
+
+struct RunResult {
+  int first_failure = 0;
+  std::vector<int> codes;
+  std::vector<bool> marked_ok;
+  double seconds = 0;
+};
+
+RunResult run_ranks(const std::string& scenario, std::chrono::milliseconds grace, int nproc = 2) {
+  char dir_template[] = "/tmp/swavbench_test_dist_XXXXXX";
+  const char* dir = ::mkdtemp(dir_template);
+  EXPECT_NE(dir, nullptr);
+  ::setenv(kScenarioVar, scenario.c_str(), 1);
+  ::setenv(kOutDirVar, dir, 1);
+  RunResult result;
+  const auto start = std::chrono::steady_clock::now();
+  // The filter matches nothing: should a child ever miss the hook, it runs no tests (and fails
+  // for want of a marker file) instead of re-running this suite recursively.
+  result.first_failure =
+      spawn_local_ranks(nproc, {"/proc/self/exe", "--gtest_filter=NoTest.InDistChildren"},
+                        free_tcp_port(), grace, &result.codes);
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ::unsetenv(kScenarioVar);
+  ::unsetenv(kOutDirVar);
+  for (int r = 0; r < nproc; ++r) {
+    const std::string marker = std::string(dir) + "/rank" + std::to_string(r) + ".ok";
+    result.marked_ok.push_back(::access(marker.c_str(), F_OK) == 0);
+    ::unlink(marker.c_str());
+  }
+  ::rmdir(dir);
+  return result;
+}
+
+void expect_all_pass(const std::string& scenario) {
+  const RunResult result = run_ranks(scenario, std::chrono::seconds(5));
+  EXPECT_EQ(result.first_failure, 0) << scenario << " (see the ranks' stderr)";
+  ASSERT_EQ(result.codes.size(), 2u);
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_EQ(result.codes[r], 0) << scenario << " rank " << r;
+    EXPECT_TRUE(result.marked_ok[r]) << scenario << " rank " << r << " did not run its scenario";
+  }
+}
+
+TEST(DistTwoRanks, CollectivesMatchHandComputedResults) { expect_all_pass("collectives"); }
+
+TEST(DistTwoRanks, SinkhornMatchesSingleProcessOnConcatenatedBatch) { expect_all_pass("sinkhorn"); }
+
+TEST(DistTwoRanks, AveragedGradientsMatchSingleProcessMeanLoss) { expect_all_pass("grads"); }
+
+TEST(DistTwoRanks, SyncBatchNormMatchesBatchNormOnConcatenatedBatch) { expect_all_pass("sync_bn"); }
+
+TEST(DistTwoRanks, DeadRankMakesTheOthersFailInsteadOfHanging) {
+  // A long grace: rank 0 must exit on its own, not be killed by the launcher.
+  const RunResult result = run_ranks("rank_dies", std::chrono::seconds(40));
+  ASSERT_EQ(result.codes.size(), 2u);
+  EXPECT_EQ(result.codes[1], kRank1Death);
+  EXPECT_EQ(result.codes[0], kExpectedFailure);
+  EXPECT_LT(result.seconds, 30.0);
+}
+
+TEST(DistTwoRanks, StalledRankMakesTheOthersTimeOut) {
+  const RunResult result = run_ranks("rank_stalls", std::chrono::milliseconds(200));
+  ASSERT_EQ(result.codes.size(), 2u);
+  EXPECT_EQ(result.codes[0], kExpectedFailure);
+  EXPECT_EQ(result.codes[1], 128 + SIGTERM);  // killed by the launcher after the grace period
+  EXPECT_LT(result.seconds, 30.0);
+  EXPECT_GT(result.seconds, 2.5);  // the 3 s timeout, not an instant failure
+}
+
+TEST(ProcessGroupCollective, RendezvousTimesOutWhenARankNeverArrives) {
+  DistEnv env;
+  env.rank = 0;
+  env.world_size = 2;
+  env.master_port = free_tcp_port();
+  ProcessGroupOptions options;
+  options.rendezvous_timeout = std::chrono::seconds(1);
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    ProcessGroupCollective pg(env, "gloo", options);
+    ADD_FAILURE() << "rendezvous succeeded with one of two ranks";
+  } catch (const InputError& e) {
+    ADD_FAILURE() << "unexpected InputError: " << e.what();
+  } catch (const Error& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    EXPECT_NE(std::string(e.what()).find("rank 0: rendezvous with 127.0.0.1:"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 20);
+}
+
+TEST(ProcessGroupCollective, RejectsUnknownAndUnavailableBackends) {
+  DistEnv env;
+  EXPECT_THROW(ProcessGroupCollective(env, "mpi"), InputError);
+  if (!nccl_available()) {
+    try {
+      ProcessGroupCollective pg(env, "nccl");
+      ADD_FAILURE() << "nccl accepted without NCCL";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("without NCCL; use device cpu (Gloo)"),
+                std::string::npos);
+    }
+  }
+  EXPECT_TRUE(gloo_available());
+  EXPECT_EQ(default_backend(torch::Device("cpu")), "gloo");
+  EXPECT_EQ(default_backend(torch::Device("cuda:1")), "nccl");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The launcher.
+
+TEST(SpawnLocalRanks, SetsTheRendezvousEnvironment) {
+  const std::string check =
+      "test \"$WORLD_SIZE\" = 3 && test \"$LOCAL_RANK\" = \"$RANK\" && "
+      "test \"$MASTER_ADDR\" = 127.0.0.1 && test \"$MASTER_PORT\" = 23456 && "
+      "test -n \"$OMP_NUM_THREADS\" && exit $((RANK + 5))";
+  std::vector<int> codes;
+  const int first =
+      spawn_local_ranks(3, {"sh", "-c", check}, 23456, std::chrono::seconds(5), &codes);
+  EXPECT_EQ(codes, (std::vector<int>{5, 6, 7}));
+  EXPECT_TRUE(first == 5 || first == 6 || first == 7) << first;
+  EXPECT_EQ(spawn_local_ranks(2, {"true"}, 23456), 0);
+}
+
+TEST(SpawnLocalRanks, KillsTheOthersAfterTheGracePeriod) {
+  std::vector<int> codes;
+  const auto start = std::chrono::steady_clock::now();
+  const int first =
+      spawn_local_ranks(2, {"sh", "-c", "if [ \"$RANK\" = 1 ]; then exit 4; fi; exec sleep 60"},
+                        23456, std::chrono::milliseconds(300), &codes);
+  EXPECT_EQ(first, 4);
+  EXPECT_EQ(codes, (std::vector<int>{128 + SIGTERM, 4}));
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 10);
+}
+
+TEST(SpawnLocalRanks, RejectsBadArguments) {
+  EXPECT_THROW(spawn_local_ranks(0, {"true"}, 23456), InputError);
+  EXPECT_THROW(spawn_local_ranks(1, {"true"}, 0), InputError);
+  EXPECT_THROW(spawn_local_ranks(1, {"no-such-program-swavbench"}, 23456), InputError);
+  EXPECT_EQ(spawn_local_ranks(1, {"/nonexistent/program"}, 23456), 127);
+}
+
+TEST(FreeTcpPort, ReturnsAPort) {
+  const int port = free_tcp_port();
+  EXPECT_GT(port, 0);
+  EXPECT_LT(port, 65536);
+}
+
+// ---------------------------------------------------------------------------------------------
+// read_dist_env.
+
+// Clears the launcher variables for one test and restores them afterwards.
+class DistEnvTest : public ::testing::Test {
+ protected:
+  static constexpr const char* kVars[] = {
+      "RANK",         "WORLD_SIZE",   "LOCAL_RANK",    "MASTER_ADDR",    "MASTER_PORT",
+      "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_NODELIST", "SLURM_JOB_NODELIST"};
+  void SetUp() override {
+    for (const char* var : kVars) {
+      const char* value = std::getenv(var);
+      saved_.emplace_back(var, value ? std::optional<std::string>(value) : std::nullopt);
+      ::unsetenv(var);
+    }
+  }
+  void TearDown() override {
+    for (const auto& [var, value] : saved_) {
+      if (value) {
+        ::setenv(var.c_str(), value->c_str(), 1);
+      } else {
+        ::unsetenv(var.c_str());
+      }
+    }
+  }
+  static void set(const char* var, const char* value) { ::setenv(var, value, 1); }
+  // The InputError message read_dist_env throws, or "" when it does not throw.
+  static std::string error() {
+    try {
+      read_dist_env();
+    } catch (const InputError& e) {
+      return e.what();
+    }
+    return "";
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
+};
+
+TEST_F(DistEnvTest, SingleProcessWithoutLauncher) {
+  const DistEnv env = read_dist_env();
+  EXPECT_EQ(env.rank, 0);
+  EXPECT_EQ(env.world_size, 1);
+  EXPECT_EQ(env.local_rank, 0);
+  EXPECT_FALSE(env.from_env);
+  EXPECT_EQ(env.source, "none");
+  EXPECT_EQ(env.master_addr, "127.0.0.1");
+  EXPECT_EQ(env.master_port, 29500);
+}
+
+TEST_F(DistEnvTest, Torchrun) {
+  set("RANK", "5");
+  set("WORLD_SIZE", "8");
+  set("LOCAL_RANK", "1");
+  set("MASTER_ADDR", "node7");
+  set("MASTER_PORT", "1234");
+  set("SLURM_PROCID", "0");  // torchrun inside a SLURM allocation: torchrun's values win
+  set("SLURM_NTASKS", "1");
+  const DistEnv env = read_dist_env();
+  EXPECT_EQ(env.rank, 5);
+  EXPECT_EQ(env.world_size, 8);
+  EXPECT_EQ(env.local_rank, 1);
+  EXPECT_EQ(env.master_addr, "node7");
+  EXPECT_EQ(env.master_port, 1234);
+  EXPECT_TRUE(env.from_env);
+  EXPECT_EQ(env.source, "torchrun");
+}
+
+TEST_F(DistEnvTest, TorchrunDefaults) {
+  set("RANK", "2");
+  set("WORLD_SIZE", "3");
+  const DistEnv env = read_dist_env();
+  EXPECT_EQ(env.local_rank, 2);
+  EXPECT_EQ(env.master_addr, "127.0.0.1");
+  EXPECT_EQ(env.master_port, 29500);
+}
+
+TEST_F(DistEnvTest, MalformedTorchrunValuesNameTheVariable) {
+  set("RANK", "abc");
+  set("WORLD_SIZE", "2");
+  EXPECT_NE(error().find("RANK='abc'"), std::string::npos) << error();
+  set("RANK", "2");
+  EXPECT_NE(error().find("RANK=2"), std::string::npos) << error();  // not below WORLD_SIZE
+  set("RANK", "0");
+  set("WORLD_SIZE", "0");
+  EXPECT_NE(error().find("WORLD_SIZE"), std::string::npos) << error();
+  set("WORLD_SIZE", "2");
+  set("MASTER_PORT", "12x");
+  EXPECT_NE(error().find("MASTER_PORT='12x'"), std::string::npos) << error();
+  set("MASTER_PORT", "70000");
+  EXPECT_NE(error().find("MASTER_PORT"), std::string::npos) << error();
+  set("MASTER_PORT", "29501");
+  set("LOCAL_RANK", "-1");
+  EXPECT_NE(error().find("LOCAL_RANK"), std::string::npos) << error();
+  ::unsetenv("LOCAL_RANK");
+  set("RANK", "99999999999");
+  EXPECT_NE(error().find("RANK='99999999999'"), std::string::npos) << error();
+  ::unsetenv("WORLD_SIZE");
+  set("RANK", "0");
+  EXPECT_NE(error().find("WORLD_SIZE"), std::string::npos) << error();
+}
+
+TEST_F(DistEnvTest, Slurm) {
+  set("SLURM_PROCID", "3");
+  set("SLURM_NTASKS", "8");
+  set("SLURM_LOCALID", "1");
+  set("SLURM_NODELIST", "gpu[12-15]");
+  DistEnv env = read_dist_env();
+  EXPECT_EQ(env.rank, 3);
+  EXPECT_EQ(env.world_size, 8);
+  EXPECT_EQ(env.local_rank, 1);
+  EXPECT_EQ(env.master_addr, "gpu12");
+  EXPECT_EQ(env.master_port, 29500);
+  EXPECT_TRUE(env.from_env);
+  EXPECT_EQ(env.source, "slurm");
+
+  set("MASTER_PORT", "40000");
+  set("MASTER_ADDR", "head");  // an explicit address wins over the node list
+  env = read_dist_env();
+  EXPECT_EQ(env.master_addr, "head");
+  EXPECT_EQ(env.master_port, 40000);
+
+  ::unsetenv("MASTER_ADDR");
+  ::unsetenv("SLURM_NODELIST");
+  set("SLURM_JOB_NODELIST", "a,b");
+  EXPECT_EQ(read_dist_env().master_addr, "a");
+}
+
+TEST_F(DistEnvTest, MalformedSlurmValuesNameTheVariable) {
+  set("SLURM_PROCID", "x");
+  set("SLURM_NTASKS", "2");
+  set("SLURM_NODELIST", "node1");
+  EXPECT_NE(error().find("SLURM_PROCID='x'"), std::string::npos) << error();
+  set("SLURM_PROCID", "0");
+  set("SLURM_LOCALID", "1.5");
+  EXPECT_NE(error().find("SLURM_LOCALID"), std::string::npos) << error();
+  ::unsetenv("SLURM_LOCALID");
+  set("SLURM_NODELIST", "node[1-4");
+  EXPECT_NE(error().find("SLURM_NODELIST='node[1-4'"), std::string::npos) << error();
+  ::unsetenv("SLURM_NODELIST");
+  EXPECT_NE(error().find("SLURM_NODELIST"), std::string::npos) << error();  // missing
+  set("SLURM_NTASKS", "2");
+  set("SLURM_PROCID", "2");
+  set("SLURM_NODELIST", "node1");
+  EXPECT_NE(error().find("SLURM_PROCID=2"), std::string::npos) << error();
+}
+
+TEST(FirstSlurmHost, ParsesTheCommonForms) {
+  EXPECT_EQ(first_slurm_host("node1"), "node1");
+  EXPECT_EQ(first_slurm_host("node[1-4]"), "node1");
+  EXPECT_EQ(first_slurm_host("node[1,3]"), "node1");
+  EXPECT_EQ(first_slurm_host("node[3,1-2]"), "node3");
+  EXPECT_EQ(first_slurm_host("a,b"), "a");
+  EXPECT_EQ(first_slurm_host("node[01-04]"), "node01");
+  EXPECT_EQ(first_slurm_host("n[3-4,7],m[1-2]"), "n3");
+  EXPECT_EQ(first_slurm_host("gpu[2-3]-ib,cpu1"), "gpu2-ib");
+  EXPECT_EQ(first_slurm_host("rack[1-2]-node[5-6]"), "rack1-node5");
+  EXPECT_EQ(first_slurm_host("host.example.org"), "host.example.org");
+}
+
+TEST(FirstSlurmHost, RejectsMalformedLists) {
+  for (const char* bad :
+       {"", ",a", "node[1-4", "node1]", "node[]", "node[a-b]", "node[[1]]", "node[-2]", "no de"}) {
+    try {
+      first_slurm_host(bad);
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("SLURM_NODELIST"), std::string::npos) << e.what();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace swavbench

@@ -1,0 +1,327 @@
+// The paper's "linear" and "semisup" protocols on real Fashion-MNIST at small sizes: pinned
+// label-subset files (stable, balanced, read back, validated), the frozen-backbone linear
+// evaluation and the whole-network fine-tuning on a copy.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "evals/paper_evals.h"
+#include "evals/protocols.h"
+#include "harness/core/check.h"
+#include "harness/core/config.h"
+#include "harness/core/text.h"
+#include "harness/data/dataset.h"
+#include "harness/dist/collective.h"
+#include "harness/train/evaluation.h"
+#include "harness/train/method.h"
+
+namespace swavbench {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+}
+
+// A fresh, empty temporary directory removed at the end of the test.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& name)
+      : path_((fs::temp_directory_path() /
+               ("swavbench_protocols_" + name + "_" + std::to_string(::getpid())))
+                  .string()) {
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+const std::vector<int64_t>& fashion_train_labels() {
+  static const std::vector<int64_t> labels =
+      load_fashion_mnist(kFashionMnistDir, "train")->labels();
+  return labels;
+}
+
+std::string input_error(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const InputError& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    return std::string("not an InputError: ") + e.what();
+  }
+  return "no error";
+}
+
+std::map<std::string, torch::Tensor> snapshot(torch::nn::Module& module) {
+  std::map<std::string, torch::Tensor> out;
+  for (auto& p : module.named_parameters()) out[p.key()] = p.value().detach().clone();
+  for (auto& b : module.named_buffers()) out["buffer:" + b.key()] = b.value().detach().clone();
+  return out;
+}
+
+bool bit_identical(const std::map<std::string, torch::Tensor>& a,
+                   const std::map<std::string, torch::Tensor>& b) {
+  if (a.size() != b.size()) return false;
+  for (const auto& [name, t] : a)
+    if (!b.count(name) || !torch::equal(t, b.at(name))) return false;
+  return true;
+}
+
+double metric(const EvalResult& r, const std::string& name) {
+  for (const auto& [n, v] : r.metrics)
+    if (n == name) return v;
+  ADD_FAILURE() << "metric " << name << " missing";
+  return -1;
+}
+
+TEST(PinnedSubset, StableAcrossRunsBalancedAndReadBack) {
+  const auto& labels = fashion_train_labels();
+  TempDir a("a"), b("b");
+  // 63 of 60000 images: not divisible by the 10 classes, so the balance is 7/6.
+  const double fraction = 0.00105;
+  PinnedSubset first = pinned_label_subset(a.path(), "fashion-mnist", labels, 10, fraction, 0);
+  PinnedSubset second = pinned_label_subset(b.path(), "fashion-mnist", labels, 10, fraction, 0);
+  EXPECT_TRUE(first.created);
+  EXPECT_EQ(first.path, a.path() + "/fashion-mnist_0.00105_seed0.txt");
+  ASSERT_EQ(first.indices.size(), 63u);
+  EXPECT_EQ(read_text(first.path), read_text(second.path));  // byte-identical
+  EXPECT_TRUE(std::is_sorted(first.indices.begin(), first.indices.end()));
+  std::vector<int> per_class(10, 0);
+  for (int64_t i : first.indices) ++per_class[labels[i]];
+  auto [lo, hi] = std::minmax_element(per_class.begin(), per_class.end());
+  EXPECT_LE(*hi - *lo, 1);
+  EXPECT_EQ(*lo, 6);
+  // A different seed draws a different subset.
+  EXPECT_NE(pinned_label_subset(a.path(), "fashion-mnist", labels, 10, fraction, 1).indices,
+            first.indices);
+
+  // The second call reads the pinned file instead of drawing again: reverse its lines.
+  std::vector<int64_t> reversed(first.indices.rbegin(), first.indices.rend());
+  std::string text = "# edited by the test\n";
+  for (int64_t i : reversed) text += std::to_string(i) + "\n";
+  write_text(first.path, text);
+  PinnedSubset again = pinned_label_subset(a.path(), "fashion-mnist", labels, 10, fraction, 0);
+  EXPECT_FALSE(again.created);
+  EXPECT_EQ(again.indices, reversed);
+}
+
+TEST(PinnedSubset, CorruptFileIsAnInputErrorNamingFileAndLine) {
+  const auto& labels = fashion_train_labels();
+  TempDir dir("corrupt");
+  const std::string path = pinned_subset_path(dir.path(), "fashion-mnist", 0.01, 0);
+  auto load = [&] { pinned_label_subset(dir.path(), "fashion-mnist", labels, 10, 0.01, 0); };
+
+  write_text(path, "# header\n5\n60000\n");
+  std::string message = input_error(load);
+  EXPECT_NE(message.find(path + ":3:"), std::string::npos) << message;
+  EXPECT_NE(message.find("out of range"), std::string::npos) << message;
+
+  write_text(path, "# header\n5\n7\n\n5\n");
+  message = input_error(load);
+  EXPECT_NE(message.find(path + ":5:"), std::string::npos) << message;
+  EXPECT_NE(message.find("duplicate index 5 (first at line 2)"), std::string::npos) << message;
+
+  write_text(path, "5\n12abc\n");
+  message = input_error(load);
+  EXPECT_NE(message.find(path + ":2:"), std::string::npos) << message;
+
+  write_text(path, "-1\n");
+  EXPECT_NE(input_error(load).find(path + ":1:"), std::string::npos);
+
+  write_text(path, "# only a header\n");
+  EXPECT_NE(input_error(load).find("no index"), std::string::npos);
+
+  EXPECT_NE(input_error([&] {
+              pinned_label_subset(dir.path(), "fashion-mnist", labels, 10, 1.5, 0);
+            }).find("fraction"),
+            std::string::npos);
+}
+
+// The committed files in results/subsets are exactly what their header says made them (the
+// first run writes them if absent; afterwards this guards them against edits and against a
+// change of balanced_subset's stream).
+TEST(PinnedSubset, CommittedFashionMnistSubsetsMatchTheirRecipe) {
+  const auto& labels = fashion_train_labels();
+  TempDir fresh("fresh");
+  for (double fraction : {0.01, 0.1}) {
+    PinnedSubset committed =
+        pinned_label_subset(default_subset_dir(), "fashion-mnist", labels, 10, fraction, 0);
+    EXPECT_EQ(committed.path,
+              default_subset_dir() + (fraction == 0.01 ? "/fashion-mnist_0.01_seed0.txt"
+                                                       : "/fashion-mnist_0.1_seed0.txt"));
+    PinnedSubset redrawn =
+        pinned_label_subset(fresh.path(), "fashion-mnist", labels, 10, fraction, 0);
+    EXPECT_EQ(committed.indices, redrawn.indices);
+    EXPECT_EQ(committed.indices.size(), fraction == 0.01 ? 600u : 6000u);
+    EXPECT_EQ(sha256_file(committed.path), sha256_file(redrawn.path));
+  }
+}
+
+// Three Gaussian blobs in 8 dimensions, labels i % 3.
+Features blobs(int64_t n) {
+  torch::Tensor labels = torch::arange(n, torch::kInt64) % 3;
+  torch::Tensor centres = torch::eye(8).slice(0, 0, 3) * 4.0;
+  return {centres.index_select(0, labels) + torch::randn({n, 8}), labels};
+}
+
+FeatureBatches batches_of(const Features& f) {
+  FeatureBatches b;
+  b.size = f.labels.size(0);
+  b.batch = [f](const std::vector<int64_t>& ids, int64_t) {
+    torch::Tensor idx = torch::tensor(ids, torch::kInt64);
+    return std::make_pair(f.features.index_select(0, idx), f.labels.index_select(0, idx));
+  };
+  return b;
+}
+
+TEST(LinearCore, LearnsASeparableProblemAndRecordsEveryEpoch) {
+  torch::manual_seed(5);
+  Features train = blobs(600), test = blobs(300);
+  LinearEvalOptions options;
+  options.epochs = 5;
+  options.batch_size = 64;
+  LinearEvalResult r = train_linear_classifier(batches_of(train), test, 8, 3, options, torch::kCPU);
+  EXPECT_GT(r.top1_last, 99.0);
+  EXPECT_DOUBLE_EQ(r.top5_last, 100.0);  // 3 classes: top-5 covers them all
+  ASSERT_EQ(r.top1_per_epoch.size(), 5u);
+  EXPECT_EQ(r.top1_best, *std::max_element(r.top1_per_epoch.begin(), r.top1_per_epoch.end()));
+  EXPECT_EQ(r.top1_best, r.top1_per_epoch[r.best_epoch]);
+  EXPECT_EQ(r.top5_best, r.top5_per_epoch[r.best_epoch]);
+  EXPECT_EQ(r.top1_last, r.top1_per_epoch.back());
+  // Shuffled training labels carry no signal: near chance (33%).
+  Features noise{train.features, train.labels.index_select(0, torch::randperm(600))};
+  LinearEvalResult chance =
+      train_linear_classifier(batches_of(noise), test, 8, 3, options, torch::kCPU);
+  EXPECT_LT(chance.top1_last, 60.0);
+}
+
+struct TinyRun {
+  RunConfig config = resolve_config({{"method", "random"}}, nlohmann::json::object(), "test");
+  std::unique_ptr<Method> method;
+  std::unique_ptr<FeatureCache> cache;
+  TinyRun() {
+    register_harness_methods();
+    register_evals();
+    torch::manual_seed(0);
+    method = make_method("random", MethodContext{config, 10, 1, torch::kCPU, local_collective()});
+    method->module().eval();
+    cache = std::make_unique<FeatureCache>(config, method->backbone(), torch::kCPU);
+  }
+  EvalResult run(const std::string& protocol, const nlohmann::json& given) {
+    const EvalProtocol& p = find_eval(protocol, "test");
+    EvalContext ctx{config, *method, torch::kCPU, merge_eval_options(p, given, "test"), *cache};
+    return p.run(ctx);
+  }
+};
+
+TEST(LinearProtocol, TinyRunTrainsTheHeadAndLeavesTheBackboneBitIdentical) {
+  TinyRun run;
+  auto before = snapshot(*run.method->backbone());
+  EvalResult r = run.run("linear", {{"epochs", 2}, {"train_subset", 512}, {"test_subset", 256}});
+  EXPECT_TRUE(bit_identical(before, snapshot(*run.method->backbone())));
+  EXPECT_FALSE(run.method->backbone()->is_training());
+  for (const char* name : {"top1_best", "top1_last", "top5_best", "top5_last"}) {
+    double v = metric(r, name);
+    EXPECT_GE(v, 0.0) << name;
+    EXPECT_LE(v, 100.0) << name;
+  }
+  EXPECT_GE(metric(r, "top1_best"), metric(r, "top1_last"));
+  EXPECT_GE(metric(r, "top5_last"), metric(r, "top1_last"));
+  // (No accuracy floor here: 4 SGD steps on a random trunk's uncentred features stay near
+  // chance; that the head learns is LinearCore's separable case.)
+  for (const char* key : {"protocol", "epochs", "lr", "selection", "augmentation", "transform",
+                          "weight_decay", "batch_size", "top1_per_epoch", "best_epoch"})
+    EXPECT_TRUE(r.card.contains(key)) << key;
+  EXPECT_EQ(r.card["protocol"], "linear");
+  EXPECT_EQ(r.card["epochs"], 2);
+  EXPECT_EQ(r.card["n_train"], 512);
+  EXPECT_EQ(r.card["n_test"], 256);
+  EXPECT_EQ(r.card["top1_per_epoch"].size(), 2u);
+  EXPECT_NE(r.card["selection"].get<std::string>().find("best epoch on the test split"),
+            std::string::npos);
+}
+
+TEST(SemisupProtocol, FineTunesACopyOnThePinnedSubset) {
+  TinyRun run;
+  TempDir dir("semisup");
+  auto before = snapshot(*run.method->backbone());
+  // 0.2% of the labels (120 images), one epoch: the mechanics, not the accuracy.
+  EvalResult r = run.run("semisup", {{"fraction", 0.002},
+                                     {"epochs", 1},
+                                     {"batch_size", 64},
+                                     {"test_subset", 256},
+                                     {"subset_dir", dir.path()}});
+  EXPECT_TRUE(bit_identical(before, snapshot(*run.method->backbone())));
+  for (const char* name : {"top1", "top5"}) {
+    EXPECT_GE(metric(r, name), 0.0);
+    EXPECT_LE(metric(r, name), 100.0);
+  }
+  EXPECT_GE(metric(r, "top5"), metric(r, "top1"));
+  const std::string path = dir.path() + "/fashion-mnist_0.002_seed0.txt";
+  EXPECT_EQ(r.card["subset_file"], path);
+  EXPECT_EQ(r.card["subset_sha256"], sha256_file(path));
+  EXPECT_EQ(r.card["n_labelled"], 120);
+  EXPECT_EQ(r.card["batch_size"], 64);
+  EXPECT_DOUBLE_EQ(r.card["lr_trunk"].get<double>(), 0.02);  // nearer the 1% recipe
+  EXPECT_DOUBLE_EQ(r.card["lr_head"].get<double>(), 5.0);
+  EXPECT_GT(r.card["trunk_relative_change"].get<double>(), 0.0);  // the copy did train
+  for (const char* key : {"fraction", "epochs", "schedule", "augmentation", "transform"})
+    EXPECT_TRUE(r.card.contains(key)) << key;
+}
+
+TEST(SemisupCore, CopyIsIndependentAndMilestonesAreThePapers) {
+  EXPECT_EQ(semisup_milestones(20), std::make_pair(12, 16));
+  EXPECT_EQ(semisup_milestones(10), std::make_pair(6, 8));
+  RunConfig config = resolve_config({{"method", "random"}}, nlohmann::json::object(), "test");
+  torch::manual_seed(1);
+  ResNet original = make_backbone(config, 1);
+  original->eval();
+  auto before = snapshot(*original);
+  ResNet copy = deep_copy_backbone(original);
+  EXPECT_TRUE(bit_identical(before, snapshot(*copy)));
+  EXPECT_NE(copy->named_parameters()[0].value().data_ptr(),
+            original->named_parameters()[0].value().data_ptr());
+
+  std::shared_ptr<const Dataset> full = load_fashion_mnist(kFashionMnistDir, "test");
+  std::vector<int64_t> ids(64);
+  for (int64_t i = 0; i < 64; ++i) ids[i] = i;
+  SubsetDataset train(full, ids);
+  SemisupOptions options;
+  options.epochs = 2;
+  options.batch_size = 32;
+  SemisupResult r = semisup_finetune(original, train, train, 28, 28, options, torch::kCPU, 1);
+  EXPECT_TRUE(bit_identical(before, snapshot(*original)));
+  EXPECT_FALSE(bit_identical(before, snapshot(*r.backbone)));
+  EXPECT_EQ(r.train_loss.size(), 2u);
+  EXPECT_TRUE(std::isfinite(r.train_loss.back()));
+}
+
+}  // namespace
+}  // namespace swavbench
