@@ -18,12 +18,16 @@ local profiles = {
   quick = { pretrain = { subset = 10000, epochs = 3 }, voc = { train = 600, test = 200 },
             linear_epochs = 3, semisup_epochs = 5, det_epochs = 8, eval_train = 10000,
             eval_test = 2000 },
+  -- What CI runs: every protocol end to end at a size that proves the plumbing, not the numbers.
+  ci = { pretrain = { subset = 512, epochs = 1 }, voc = { train = 40, test = 20 },
+         linear_epochs = 1, semisup_epochs = 1, det_epochs = 1, eval_train = 1000,
+         eval_test = 500 },
   full = { pretrain = { subset = 0, epochs = 20 }, voc = { train = 2000, test = 1000 },
            linear_epochs = 20, semisup_epochs = 20, det_epochs = 24, eval_train = 0,
            eval_test = 0 },
 }
 local p = profiles[profile]
-if not p then error("unknown profile '" .. tostring(profile) .. "' (quick or full)") end
+if not p then error("unknown profile '" .. tostring(profile) .. "' (quick, full or ci)") end
 
 if voc_root == "" then
   voc_root = bench.dataset { kind = "fashion-voc", train = p.voc.train, test = p.voc.test }

@@ -1,0 +1,22 @@
+# transfer.lua end to end at CI size: every protocol writes its rows with a protocol card and
+# the transfer table has a row per initialisation.
+source "$(dirname "$0")/lib.sh"
+"$SWAVBENCH" run transfer.lua --db "$DB" --set profile=ci > transfer.log 2>&1 || { cat transfer.log; fail "transfer.lua failed"; }
+cat transfer.log
+for label in SwAV supervised "random init"; do
+  expect_in "$(cat transfer.log)" "| $label |"
+  for protocol in linear knn semisup@1pct semisup@10pct voc07_svm voc_det; do
+    n=$(sql "select count(*) from evals e join runs r on r.id = e.run_id where r.label = '$label' and e.protocol = '$protocol' and e.card_json like '%\"protocol\"%'")
+    [ "$n" -ge 1 ] || fail "$label: no $protocol rows with a card"
+  done
+done
+# The VOC set was written once, in the genuine layout.
+root=$(ls -d "$WORK"/datasets/fashion-voc-* | head -n 1)
+[ -f "$root/ImageSets/Main/test.txt" ] && [ -d "$root/Annotations" ] && [ -d "$root/JPEGImages" ] || fail "VOC layout missing"
+# The detector's results files score the same through `data voc-eval`.
+dets=$(sql "select json_extract(card_json, '$.detections_dir') from evals where protocol = 'voc_det' limit 1")
+expect_exit 0 "$SWAVBENCH" data voc-eval --root "$root" --split test --detections "$dets"
+expect_in "$OUT" "mAP"
+# Semi-supervised subsets are the pinned files.
+expect_in "$(sql "select card_json from evals where protocol = 'semisup@1pct' limit 1")" "fashion-mnist_0.01_seed0.txt"
+echo "transfer: ok"
