@@ -76,8 +76,8 @@ void BM_TrainStep(benchmark::State& state, const std::string& method_name) {
   double flops = training_flops_per_image(method->module(), method->backbone_prefix(),
                                           method->backbone()->options(), config.crops);
   state.SetItemsProcessed(state.iterations() * batch);
-  state.counters["img_per_s"] = benchmark::Counter(static_cast<double>(batch),
-                                                   benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["img_per_s"] =
+      benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
   state.counters["model_GFLOP_per_img"] = flops / 1e9;
   state.counters["gemm_GFLOP_per_s"] = gemm_rate() / 1e9;
   state.counters["mfu"] = benchmark::Counter(flops * batch / gemm_rate(),
@@ -85,9 +85,13 @@ void BM_TrainStep(benchmark::State& state, const std::string& method_name) {
 }
 
 BENCHMARK_CAPTURE(BM_TrainStep, swav, std::string("swav"))->Arg(256)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_TrainStep, simclr, std::string("simclr"))->Arg(256)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_TrainStep, simclr, std::string("simclr"))
+    ->Arg(256)
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_TrainStep, moco, std::string("moco"))->Arg(256)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_TrainStep, supervised, std::string("supervised"))->Arg(256)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_TrainStep, supervised, std::string("supervised"))
+    ->Arg(256)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace swavbench

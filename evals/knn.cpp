@@ -1,9 +1,9 @@
 // kNN monitor (Wu et al. 2018, as used by SwAV/DINO): cosine similarity on L2-normalised frozen
 // features, the k nearest training images vote with weight exp(sim / T).
+#include <torch/torch.h>
+
 #include "evals/protocols.h"
 #include "harness/core/check.h"
-
-#include <torch/torch.h>
 
 namespace swavbench {
 
@@ -23,8 +23,8 @@ KnnResult knn_classify(const torch::Tensor& train_features, const torch::Tensor&
     torch::Tensor sim = test.slice(0, begin, end).mm(train.t());
     auto nearest = sim.topk(k, /*dim=*/1);
     torch::Tensor top_sim = std::get<0>(nearest), top_idx = std::get<1>(nearest);
-    torch::Tensor neighbour_labels = train_labels.index_select(0, top_idx.reshape(-1))
-                                         .reshape(top_idx.sizes());
+    torch::Tensor neighbour_labels =
+        train_labels.index_select(0, top_idx.reshape(-1)).reshape(top_idx.sizes());
     torch::Tensor weights = (top_sim / temperature).exp();
     torch::Tensor votes = torch::zeros({end - begin, num_classes}, weights.options());
     votes.scatter_add_(1, neighbour_labels, weights);
@@ -41,16 +41,14 @@ EvalProtocol knn_protocol() {
   EvalProtocol p;
   p.name = "knn";
   p.doc = "weighted kNN on frozen L2-normalised features (cosine, exp(sim/T) votes)";
-  p.default_options = {{"k", {20, 200}},
-                       {"temperature", 0.07},
-                       {"train_subset", 0},
-                       {"test_subset", 0}};
+  p.default_options = {
+      {"k", {20, 200}}, {"temperature", 0.07}, {"train_subset", 0}, {"test_subset", 0}};
   p.run = [](EvalContext& ctx) {
     const auto& o = ctx.options;
     const Features& train = ctx.features.get("train", o["train_subset"].get<int64_t>());
     const Features& test = ctx.features.get("test", o["test_subset"].get<int64_t>());
-    int64_t classes = std::max(train.labels.max().item<int64_t>(),
-                               test.labels.max().item<int64_t>()) + 1;
+    int64_t classes =
+        std::max(train.labels.max().item<int64_t>(), test.labels.max().item<int64_t>()) + 1;
     EvalResult result;
     std::vector<int64_t> ks;
     if (o["k"].is_array())

@@ -3,16 +3,15 @@
 #include <torch/torch.h>
 
 #include "evals/paper_evals.h"
-#include "evals/voc_protocols.h"
 #include "evals/protocols.h"
+#include "evals/voc_protocols.h"
 #include "harness/core/check.h"
 #include "harness/data/loader.h"
 
 namespace swavbench {
 
 LinearProbeResult linear_probe_on_features(const Features& train, const Features& test,
-                                           int64_t num_classes,
-                                           const LinearProbeOptions& options) {
+                                           int64_t num_classes, const LinearProbeOptions& options) {
   torch::manual_seed(options.seed);
   torch::Tensor mean = train.features.mean(0, /*keepdim=*/true);
   torch::Tensor std = train.features.std(0, /*unbiased=*/true, /*keepdim=*/true).clamp_min(1e-6);
@@ -25,8 +24,8 @@ LinearProbeResult linear_probe_on_features(const Features& train, const Features
     head->weight.normal_(0, 0.01);
     head->bias.zero_();
   }
-  torch::optim::Adam optimizer(head->parameters(), torch::optim::AdamOptions(options.lr)
-                                                       .weight_decay(options.weight_decay));
+  torch::optim::Adam optimizer(
+      head->parameters(), torch::optim::AdamOptions(options.lr).weight_decay(options.weight_decay));
   LinearProbeResult result;
   const int64_t n = x_train.size(0);
   for (int epoch = 0; epoch < options.epochs; ++epoch) {
@@ -59,15 +58,15 @@ EvalProtocol linear_fast_protocol() {
   EvalProtocol p;
   p.name = "linear_fast";
   p.doc = "linear probe on cached frozen features (standardised; Adam); not the paper's protocol";
-  p.default_options = {{"epochs", 30},     {"lr", 1e-3},         {"batch_size", 256},
-                       {"weight_decay", 0.0}, {"train_subset", 0}, {"test_subset", 0},
-                       {"seed", 0}};
+  p.default_options = {
+      {"epochs", 30},      {"lr", 1e-3},       {"batch_size", 256}, {"weight_decay", 0.0},
+      {"train_subset", 0}, {"test_subset", 0}, {"seed", 0}};
   p.run = [](EvalContext& ctx) {
     const auto& o = ctx.options;
     const Features& train = ctx.features.get("train", o["train_subset"].get<int64_t>());
     const Features& test = ctx.features.get("test", o["test_subset"].get<int64_t>());
-    int64_t classes = std::max(train.labels.max().item<int64_t>(),
-                               test.labels.max().item<int64_t>()) + 1;
+    int64_t classes =
+        std::max(train.labels.max().item<int64_t>(), test.labels.max().item<int64_t>()) + 1;
     LinearProbeOptions opts;
     opts.epochs = o["epochs"].get<int>();
     opts.lr = o["lr"].get<double>();
@@ -76,9 +75,8 @@ EvalProtocol linear_fast_protocol() {
     opts.seed = o["seed"].get<uint64_t>();
     LinearProbeResult r = linear_probe_on_features(train, test, classes, opts);
     EvalResult result;
-    result.metrics = {{"top1_last", r.top1_last},
-                      {"top1_best", r.top1_best},
-                      {"top5_last", r.top5_last}};
+    result.metrics = {
+        {"top1_last", r.top1_last}, {"top1_best", r.top1_best}, {"top5_last", r.top5_last}};
     auto [resize, crop] = ctx.features.eval_resize_crop();
     result.card = {{"protocol", "linear_fast"},
                    {"train_split", "train"},
@@ -94,8 +92,9 @@ EvalProtocol linear_fast_protocol() {
                    {"normalisation", "features standardised with the training mean and std"},
                    {"augmentation", "none (cached features)"},
                    {"transform", fmt::format("resize {} + centre crop {}", resize, crop)},
-                   {"selection", "top1_best: best epoch on the test split, as the paper "
-                                 "reports; top1_last: final epoch"},
+                   {"selection",
+                    "top1_best: best epoch on the test split, as the paper "
+                    "reports; top1_last: final epoch"},
                    {"best_epoch", r.best_epoch},
                    {"seed", opts.seed}};
     return result;
@@ -106,8 +105,8 @@ EvalProtocol linear_fast_protocol() {
 void register_evals() {
   register_eval(knn_protocol());
   register_eval(linear_fast_protocol());
-  register_eval(linear_protocol());   // the paper's linear evaluation (evals/linear.cpp)
-  register_eval(semisup_protocol());  // the paper's 1% / 10% fine-tuning (evals/semisup.cpp)
+  register_eval(linear_protocol());     // the paper's linear evaluation (evals/linear.cpp)
+  register_eval(semisup_protocol());    // the paper's 1% / 10% fine-tuning (evals/semisup.cpp)
   register_eval(voc07_svm_protocol());  // VOC07 linear SVMs (evals/voc07_svm.cpp)
   register_eval(voc_det_protocol());    // CenterNet-style VOC detection (evals/voc_det.cpp)
 }

@@ -24,9 +24,9 @@ class SwavModelImpl : public torch::nn::Module {
             "projection_head",
             ProjectionHead(backbone->feature_dim(), config.hidden_dim, config.feat_dim))),
         prototypes(register_module(
-            "prototypes", torch::nn::Linear(torch::nn::LinearOptions(config.feat_dim,
-                                                                     config.prototypes)
-                                                .bias(false)))) {}
+            "prototypes",
+            torch::nn::Linear(
+                torch::nn::LinearOptions(config.feat_dim, config.prototypes).bias(false)))) {}
 
   // z = normalize(h(f(x))) for a group of same-size crops.
   torch::Tensor embed(const torch::Tensor& x) {
@@ -44,7 +44,9 @@ TORCH_MODULE(SwavModel);
 class Swav final : public Method {
  public:
   explicit Swav(const MethodContext& ctx)
-      : config_(ctx.config), collective_(ctx.collective), device_(ctx.device),
+      : config_(ctx.config),
+        collective_(ctx.collective),
+        device_(ctx.device),
         model_(ctx.config, ctx.in_channels) {
     model_->to(ctx.device);
     options_.crops_for_assign = config_.crops_for_assign;
@@ -65,9 +67,9 @@ class Swav final : public Method {
       int64_t length = FeatureQueue::trimmed_queue_length(config_.queue_length, global_batch);
       SB_INPUT_CHECK(length > 0, "queue_length {} is shorter than one global batch ({})",
                      config_.queue_length, global_batch);
-      queue_ = std::make_unique<FeatureQueue>(
-          static_cast<int64_t>(config_.crops_for_assign.size()),
-          length / collective_.world_size(), config_.feat_dim, device_);
+      queue_ = std::make_unique<FeatureQueue>(static_cast<int64_t>(config_.crops_for_assign.size()),
+                                              length / collective_.world_size(), config_.feat_dim,
+                                              device_);
     }
   }
 
@@ -125,7 +127,9 @@ class Swav final : public Method {
     queue_->load(q);
   }
 
-  double collapse_loss() const override { return std::log(static_cast<double>(config_.prototypes)); }
+  double collapse_loss() const override {
+    return std::log(static_cast<double>(config_.prototypes));
+  }
 
  private:
   // C's rows live on the unit sphere so that z . c_k is a cosine similarity.

@@ -46,7 +46,8 @@ std::string loaded_blas() {
     auto pos = line.find('/');
     if (pos == std::string::npos) continue;
     std::string path = line.substr(pos);
-    if (path.find("libblas") != std::string::npos || path.find("libopenblas") != std::string::npos) {
+    if (path.find("libblas") != std::string::npos ||
+        path.find("libopenblas") != std::string::npos) {
       if (path.find("openblas") != std::string::npos) return "OpenBLAS (" + path + ")";
       if (path.find("blis") != std::string::npos) return "BLIS (" + path + ")";
       if (path.find("atlas") != std::string::npos) return "ATLAS (" + path + ")";
@@ -63,8 +64,7 @@ std::string version_text() {
       "{}\n",
       SWAVBENCH_VERSION, SWAVBENCH_GIT_SHA, TORCH_VERSION,
       torch::cuda::is_available() ? "yes" : "no",
-      torch::cuda::is_available() ? fmt::format(" ({} devices)", torch::cuda::device_count())
-                                  : "",
+      torch::cuda::is_available() ? fmt::format(" ({} devices)", torch::cuda::device_count()) : "",
       loaded_blas(), torch::get_num_threads());
 }
 
@@ -80,15 +80,15 @@ std::string readable_path(const fs::path& path) {
 std::string find_script(const std::string& name) {
   if (fs::exists(name)) return readable_path(name);
   if (name.find('/') == std::string::npos) {
-    for (const std::string& dir : {std::string(SWAVBENCH_SOURCE_DIR) + "/suite",
-                                  std::string(SWAVBENCH_INSTALL_SUITE_DIR)}) {
+    for (const std::string& dir :
+         {std::string(SWAVBENCH_SOURCE_DIR) + "/suite", std::string(SWAVBENCH_INSTALL_SUITE_DIR)}) {
       std::string candidate = dir + "/" + name;
       if (fs::exists(candidate)) return readable_path(candidate);
     }
   }
-  throw InputError(fmt::format(
-      "script '{}' not found (looked in the current directory and in {}/suite)", name,
-      SWAVBENCH_SOURCE_DIR));
+  throw InputError(
+      fmt::format("script '{}' not found (looked in the current directory and in {}/suite)", name,
+                  SWAVBENCH_SOURCE_DIR));
 }
 
 std::string runs_dir_for(const std::string& db_path) {
@@ -140,9 +140,10 @@ int do_run(const RunArgs& args) {
   Store store(args.db);
   int marked = mark_interrupted_runs(store, options.runs_dir);
   if (marked > 0)
-    std::cout << fmt::format("found {} run(s) whose process was killed: marked interrupted, "
-                             "they resume from their last checkpoint\n",
-                             marked);
+    std::cout << fmt::format(
+        "found {} run(s) whose process was killed: marked interrupted, "
+        "they resume from their last checkpoint\n",
+        marked);
   RunDriver driver(store, options);
   auto t0 = std::chrono::steady_clock::now();
   run_lua_file(script, driver);
@@ -258,8 +259,7 @@ int run_cli(int argc, char** argv) {
   make_voc->add_option("--test", voc_test, "test images")->capture_default_str();
   CLI::App* voc_eval = data->add_subcommand(
       "voc-eval", "score devkit detection files (comp4_det_<split>_<class>.txt), VOC07 rules");
-  voc_eval->add_option("--root", voc_root, "VOC2007 folder (Annotations/, ImageSets/)")
-      ->required();
+  voc_eval->add_option("--root", voc_root, "VOC2007 folder (Annotations/, ImageSets/)")->required();
   voc_eval->add_option("--split", voc_split, "image set")->capture_default_str();
   voc_eval->add_option("--detections", voc_detections, "folder of results files")->required();
 

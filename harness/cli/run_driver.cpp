@@ -56,8 +56,12 @@ std::string format_seconds(double s) {
 }
 
 json handle_json(const RunRow& row, bool cached) {
-  return {{"id", row.id},         {"hash", row.hash},   {"method", row.method},
-          {"status", row.status}, {"cached", cached},   {"label", row.label},
+  return {{"id", row.id},
+          {"hash", row.hash},
+          {"method", row.method},
+          {"status", row.status},
+          {"cached", cached},
+          {"label", row.label},
           {"config", json::parse(row.config_json)}};
 }
 
@@ -121,13 +125,13 @@ json RunDriver::pretrain(const json& table, const std::string& where) {
 
   if (options_.dry_run) {
     bool done = existing && existing->status == kStatusDone && !options_.force;
-    std::cout << fmt::format("plan: pretrain {} [{}] {} epochs, batch {}, crops {} -> {}\n",
-                             label.empty() ? config.method : label, hash, config.epochs,
-                             config.batch_size, json(config.to_json()["crops"]).dump(),
-                             done ? fmt::format("cached (run #{})", existing->id)
-                             : existing ? fmt::format("resume run #{} ({})", existing->id,
-                                                      existing->status)
-                                        : "train");
+    std::cout << fmt::format(
+        "plan: pretrain {} [{}] {} epochs, batch {}, crops {} -> {}\n",
+        label.empty() ? config.method : label, hash, config.epochs, config.batch_size,
+        json(config.to_json()["crops"]).dump(),
+        done       ? fmt::format("cached (run #{})", existing->id)
+        : existing ? fmt::format("resume run #{} ({})", existing->id, existing->status)
+                   : "train");
     RunRow planned;
     if (existing) planned = *existing;
     planned.hash = hash;
@@ -239,9 +243,8 @@ json RunDriver::pretrain(const json& table, const std::string& where) {
       torch::Device device = resolve_device(config.device);
       FeatureCache cache(config, method.backbone(), device);
       EvalContext ctx{config, method, device,
-                      merge_eval_options(knn, {{"k", {20}}, {"train_subset", 5000},
-                                               {"test_subset", 2000}},
-                                         where),
+                      merge_eval_options(
+                          knn, {{"k", {20}}, {"train_subset", 5000}, {"test_subset", 2000}}, where),
                       cache};
       for (const auto& [metric, value] : knn.run(ctx).metrics)
         if (metric == "top1_k20") out["knn_top1"] = value;
@@ -256,12 +259,13 @@ json RunDriver::pretrain(const json& table, const std::string& where) {
       if (batch != batches && now - last < std::chrono::milliseconds(250)) return;
       last = now;
       double left_in_epoch = (batches - batch) * config.batch_size / std::max(1.0, img_s);
-      double eta = left_in_epoch + (config.epochs - epoch - 1) * batches * config.batch_size /
-                                       std::max(1.0, img_s);
-      std::cout << fmt::format("\r\033[K  run #{} epoch {}/{}  batch {}/{}  loss {:.4f}  {:.0f} "
-                               "img/s  ETA {}",
-                               run_id, epoch + 1, config.epochs, batch, batches, loss, img_s,
-                               format_seconds(eta))
+      double eta = left_in_epoch +
+                   (config.epochs - epoch - 1) * batches * config.batch_size / std::max(1.0, img_s);
+      std::cout << fmt::format(
+                       "\r\033[K  run #{} epoch {}/{}  batch {}/{}  loss {:.4f}  {:.0f} "
+                       "img/s  ETA {}",
+                       run_id, epoch + 1, config.epochs, batch, batches, loss, img_s,
+                       format_seconds(eta))
                 << std::flush;
     };
   }
@@ -299,8 +303,7 @@ json RunDriver::eval(const json& run, const json& spec, const std::string& where
   json protocols = json::object();
   if (spec.is_array()) {
     for (const auto& p : spec) {
-      SB_INPUT_CHECK(p.is_string(), "{}: protocol names must be strings, got {}", where,
-                     p.dump());
+      SB_INPUT_CHECK(p.is_string(), "{}: protocol names must be strings, got {}", where, p.dump());
       protocols[p.get<std::string>()] = json::object();
     }
   } else if (spec.is_object()) {
@@ -308,10 +311,10 @@ json RunDriver::eval(const json& run, const json& spec, const std::string& where
   } else if (spec.is_string()) {
     protocols[spec.get<std::string>()] = json::object();
   } else {
-    throw InputError(fmt::format(
-        "{}: bench.eval's second argument must be a list of protocol names or a table "
-        "name = options, got {}",
-        where, spec.dump()));
+    throw InputError(
+        fmt::format("{}: bench.eval's second argument must be a list of protocol names or a table "
+                    "name = options, got {}",
+                    where, spec.dump()));
   }
   // "name@tag" runs protocol `name` and stores its rows under "name@tag", so one protocol can
   // be recorded with several settings (semisup@1pct, semisup@10pct).
@@ -353,8 +356,7 @@ json RunDriver::eval(const json& run, const json& spec, const std::string& where
     auto t0 = std::chrono::steady_clock::now();
     EvalContext ctx{config, *method, resolve_device(config.device), opts, *features};
     EvalResult result = find_eval(base_name(name), where).run(ctx);
-    double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     result.card["options"] = opts;
     result.card["seconds"] = seconds;
     result.card["git_sha"] = SWAVBENCH_GIT_SHA;
@@ -379,10 +381,10 @@ std::string RunDriver::table(const json& spec, const std::string& where) {
   for (auto it = spec.begin(); it != spec.end(); ++it) {
     if (std::find(keys.begin(), keys.end(), it.key()) == keys.end()) {
       std::string hint = closest_match(it.key(), keys);
-      throw InputError(fmt::format("{}: unknown bench.table key '{}'{}; valid: title, runs, by, "
-                                   "metrics, format",
-                                   where, it.key(),
-                                   hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint)));
+      throw InputError(fmt::format(
+          "{}: unknown bench.table key '{}'{}; valid: title, runs, by, "
+          "metrics, format",
+          where, it.key(), hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint)));
     }
   }
   TableSpec t;

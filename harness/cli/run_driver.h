@@ -16,10 +16,10 @@ namespace swavbench {
 struct DriverOptions {
   nlohmann::json overrides = nlohmann::json::object();  // --set key=value, parsed
   bool dry_run = false;
-  bool force = false;        // retrain even when a completed run exists
-  std::string runs_dir;      // checkpoints: <runs_dir>/<hash>/
-  std::string suite;         // the script path, recorded with each run
-  bool progress_tty = false; // one updating progress line instead of log lines
+  bool force = false;         // retrain even when a completed run exists
+  std::string runs_dir;       // checkpoints: <runs_dir>/<hash>/
+  std::string suite;          // the script path, recorded with each run
+  bool progress_tty = false;  // one updating progress line instead of log lines
 };
 
 class RunDriver final : public Driver {

@@ -32,12 +32,12 @@ class InputError : public Error {
 
 }  // namespace swavbench
 
-#define SB_CHECK(cond, ...)                                                               \
-  do {                                                                                    \
+#define SB_CHECK(cond, ...)                                                                    \
+  do {                                                                                         \
     if (!(cond)) ::swavbench::fail_check(__FILE__, __LINE__, #cond, fmt::format(__VA_ARGS__)); \
   } while (0)
 
-#define SB_INPUT_CHECK(cond, ...)                                   \
-  do {                                                              \
+#define SB_INPUT_CHECK(cond, ...)                                         \
+  do {                                                                    \
     if (!(cond)) throw ::swavbench::InputError(fmt::format(__VA_ARGS__)); \
   } while (0)

@@ -53,8 +53,7 @@ bool read_as<bool>(const json& v, const std::string& key, const std::string& whe
   return v.get<bool>();
 }
 template <>
-std::string read_as<std::string>(const json& v, const std::string& key,
-                                 const std::string& where) {
+std::string read_as<std::string>(const json& v, const std::string& key, const std::string& where) {
   SB_INPUT_CHECK(v.is_string(), "{}: config key '{}' must be a string, got {}", where, key,
                  describe(v));
   return v.get<std::string>();
@@ -82,9 +81,8 @@ Binding bind_choice(const char* key, const char* doc, std::string RunConfig::*fi
                      std::string all;
                      for (const auto& ch : choices) all += (all.empty() ? "" : ", ") + ch;
                      throw InputError(fmt::format(
-                         "{}: config key '{}' has no value '{}'{}; valid values: {}", where, key,
-                         s, hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
-                         all));
+                         "{}: config key '{}' has no value '{}'{}; valid values: {}", where, key, s,
+                         hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint), all));
                    }
                    c.*field = s;
                  },
@@ -111,15 +109,17 @@ std::vector<CropSpec> crops_from_json(const json& v, const std::string& where) {
   for (size_t i = 0; i < v.size(); ++i) {
     const json& item = v[i];
     std::string ctx = fmt::format("crops[{}]", i + 1);
-    SB_INPUT_CHECK(item.is_object(), "{}: {} must be a table {{count=, size=, min_scale=, "
-                   "max_scale=}}, got {}", where, ctx, describe(item));
+    SB_INPUT_CHECK(item.is_object(),
+                   "{}: {} must be a table {{count=, size=, min_scale=, "
+                   "max_scale=}}, got {}",
+                   where, ctx, describe(item));
     for (auto it = item.begin(); it != item.end(); ++it) {
       if (std::find(crop_keys.begin(), crop_keys.end(), it.key()) == crop_keys.end()) {
         std::string hint = closest_match(it.key(), crop_keys);
-        throw InputError(fmt::format("{}: unknown key '{}' in {}{}; valid keys: count, size, "
-                                     "min_scale, max_scale",
-                                     where, it.key(), ctx,
-                                     hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint)));
+        throw InputError(fmt::format(
+            "{}: unknown key '{}' in {}{}; valid keys: count, size, "
+            "min_scale, max_scale",
+            where, it.key(), ctx, hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint)));
       }
     }
     for (const auto& k : crop_keys)
@@ -141,14 +141,14 @@ const std::vector<Binding>& bindings() {
                             {"swav", "simclr", "moco", "supervised", "random"}));
     b.push_back(bind_choice("arch", "backbone", &RunConfig::arch,
                             {"resnet10", "resnet18", "resnet34", "resnet50"}));
-    b.push_back(bind("width", "number", "width multiplier on the base width 64",
-                     &RunConfig::width));
+    b.push_back(
+        bind("width", "number", "width multiplier on the base width 64", &RunConfig::width));
     b.push_back(bind("small_stem", "bool", "3x3 stride-1 stem without max-pool (28-32 px)",
                      &RunConfig::small_stem));
     b.push_back(bind_choice("dataset", "training data", &RunConfig::dataset,
                             {"fashion-mnist", "cifar10", "imagefolder"}));
-    b.push_back(bind("data_path", "string", "dataset location ('' = default)",
-                     &RunConfig::data_path));
+    b.push_back(
+        bind("data_path", "string", "dataset location ('' = default)", &RunConfig::data_path));
     b.push_back(bind("subset", "integer", "class-balanced training subset size (0 = all)",
                      &RunConfig::subset));
     b.push_back(bind("load_size", "integer", "imagefolder: decode to this square size",
@@ -177,12 +177,12 @@ const std::vector<Binding>& bindings() {
     b.push_back(bind("epochs", "integer", "training epochs", &RunConfig::epochs));
     b.push_back(bind_choice("optimizer", "optimiser", &RunConfig::optimizer, {"sgd", "lars"}));
     b.push_back(bind("base_lr", "number", "peak learning rate", &RunConfig::base_lr));
-    b.push_back(bind("final_lr", "number", "learning rate at the end of the cosine",
-                     &RunConfig::final_lr));
+    b.push_back(
+        bind("final_lr", "number", "learning rate at the end of the cosine", &RunConfig::final_lr));
     b.push_back(bind("start_warmup", "number", "learning rate at the start of warm-up",
                      &RunConfig::start_warmup));
-    b.push_back(bind("warmup_epochs", "integer", "linear warm-up epochs",
-                     &RunConfig::warmup_epochs));
+    b.push_back(
+        bind("warmup_epochs", "integer", "linear warm-up epochs", &RunConfig::warmup_epochs));
     b.push_back(bind("momentum", "number", "SGD momentum", &RunConfig::momentum));
     b.push_back(bind("weight_decay", "number", "weight decay", &RunConfig::weight_decay));
     b.push_back(bind("trust_coefficient", "number", "LARS trust coefficient",
@@ -192,12 +192,10 @@ const std::vector<Binding>& bindings() {
     b.push_back(bind("hidden_dim", "integer", "projection head hidden width (0 = linear)",
                      &RunConfig::hidden_dim));
     b.push_back(bind("feat_dim", "integer", "embedding dimension", &RunConfig::feat_dim));
-    b.push_back(bind("temperature", "number", "softmax temperature T",
-                     &RunConfig::temperature));
-    b.push_back(bind("epsilon", "number", "Sinkhorn entropy regularisation",
-                     &RunConfig::epsilon));
-    b.push_back(bind("sinkhorn_iters", "integer", "Sinkhorn-Knopp iterations",
-                     &RunConfig::sinkhorn_iters));
+    b.push_back(bind("temperature", "number", "softmax temperature T", &RunConfig::temperature));
+    b.push_back(bind("epsilon", "number", "Sinkhorn entropy regularisation", &RunConfig::epsilon));
+    b.push_back(
+        bind("sinkhorn_iters", "integer", "Sinkhorn-Knopp iterations", &RunConfig::sinkhorn_iters));
     b.push_back(bind("prototypes", "integer", "number of prototypes K", &RunConfig::prototypes));
     b.push_back(bind("freeze_prototypes", "bool", "keep the random prototypes fixed",
                      &RunConfig::freeze_prototypes));
@@ -208,10 +206,10 @@ const std::vector<Binding>& bindings() {
                      &RunConfig::queue_length));
     b.push_back(bind("queue_start_epoch", "integer", "epoch at which the queue is created",
                      &RunConfig::queue_start_epoch));
-    b.push_back(bind("moco_momentum", "number", "MoCo momentum encoder m",
-                     &RunConfig::moco_momentum));
-    b.push_back(bind("moco_queue", "integer", "MoCo negatives queue length",
-                     &RunConfig::moco_queue));
+    b.push_back(
+        bind("moco_momentum", "number", "MoCo momentum encoder m", &RunConfig::moco_momentum));
+    b.push_back(
+        bind("moco_queue", "integer", "MoCo negatives queue length", &RunConfig::moco_queue));
     b.push_back(bind("collapse_margin", "number", "collapse alarm: nats above/below ln(K)",
                      &RunConfig::collapse_margin));
     b.push_back(bind("collapse_patience", "integer", "collapse alarm: epochs in a row",
@@ -246,8 +244,8 @@ void apply_table(RunConfig& config, const json& table, const std::string& where,
     if (!b) {
       std::string hint = closest_match(it.key(), config_keys());
       throw InputError(fmt::format(
-          "{}: unknown config key '{}'{}{} (swavbench run --list-keys lists them)", where,
-          it.key(), origin, hint.empty() ? "" : fmt::format("; did you mean '{}'?", hint)));
+          "{}: unknown config key '{}'{}{} (swavbench run --list-keys lists them)", where, it.key(),
+          origin, hint.empty() ? "" : fmt::format("; did you mean '{}'?", hint)));
     }
     b->set(config, it.value(), where);
   }
@@ -257,8 +255,8 @@ json method_defaults(const std::string& method) {
   if (method == "simclr") return {{"temperature", 0.2}};
   if (method == "moco") return {{"temperature", 0.2}};
   if (method == "supervised")
-    return {{"crops", json::array({{{"count", 1}, {"size", 28}, {"min_scale", 0.3},
-                                    {"max_scale", 1.0}}})},
+    return {{"crops",
+             json::array({{{"count", 1}, {"size", 28}, {"min_scale", 0.3}, {"max_scale", 1.0}}})},
             {"augment", "light"}};
   if (method == "random") return {{"epochs", 0}};
   return json::object();
@@ -348,8 +346,7 @@ void validate_config(const RunConfig& c, const std::string& where) {
   SB_INPUT_CHECK(c.hidden_dim >= 0, "{}: 'hidden_dim' must be >= 0", where);
   for (size_t i = 0; i < c.crops.size(); ++i) {
     const auto& s = c.crops[i];
-    SB_INPUT_CHECK(s.count >= 1, "{}: crops[{}].count must be >= 1, got {}", where, i + 1,
-                   s.count);
+    SB_INPUT_CHECK(s.count >= 1, "{}: crops[{}].count must be >= 1, got {}", where, i + 1, s.count);
     SB_INPUT_CHECK(s.size >= 4, "{}: crops[{}].size must be >= 4 pixels, got {}", where, i + 1,
                    s.size);
     SB_INPUT_CHECK(s.min_scale > 0 && s.min_scale <= s.max_scale && s.max_scale <= 1,
@@ -359,15 +356,14 @@ void validate_config(const RunConfig& c, const std::string& where) {
   int64_t n = c.total_crops();
   if (c.method == "swav")
     for (int64_t a : c.crops_for_assign)
-    SB_INPUT_CHECK(a >= 0 && a < n,
-                   "{}: crops_for_assign index {} is out of range: there are {} crops (0-based "
-                   "indices 0..{})",
-                   where, a, n, n - 1);
+      SB_INPUT_CHECK(a >= 0 && a < n,
+                     "{}: crops_for_assign index {} is out of range: there are {} crops (0-based "
+                     "indices 0..{})",
+                     where, a, n, n - 1);
   if (c.method == "swav" || c.method == "simclr" || c.method == "moco")
     SB_INPUT_CHECK(n >= 2, "{}: method '{}' needs at least 2 crops, got {}", where, c.method, n);
   SB_INPUT_CHECK(c.precision == "fp32" || c.device == "cuda",
-                 "{}: precision '{}' needs device 'cuda' (CPU runs are fp32)", where,
-                 c.precision);
+                 "{}: precision '{}' needs device 'cuda' (CPU runs are fp32)", where, c.precision);
 }
 
 json parse_set_value(const std::string& text) {
@@ -384,38 +380,56 @@ std::vector<std::string> config_preset_names() {
 json config_preset(const std::string& name, const std::string& where) {
   // The paper's ImageNet recipes (DESIGN.md; the authors' launch scripts).
   const json imagenet_common = {
-      {"arch", "resnet50"},     {"width", 1.0},           {"small_stem", false},
-      {"dataset", "imagefolder"}, {"load_size", 256},     {"hidden_dim", 2048},
-      {"feat_dim", 128},        {"prototypes", 3000},     {"optimizer", "lars"},
-      {"weight_decay", 1e-6},   {"temperature", 0.1},     {"epsilon", 0.05},
-      {"sinkhorn_iters", 3},    {"augment", "swav"},      {"device", "cuda"},
-      {"precision", "bf16"},    {"workers", 10},
+      {"arch", "resnet50"},       {"width", 1.0},       {"small_stem", false},
+      {"dataset", "imagefolder"}, {"load_size", 256},   {"hidden_dim", 2048},
+      {"feat_dim", 128},          {"prototypes", 3000}, {"optimizer", "lars"},
+      {"weight_decay", 1e-6},     {"temperature", 0.1}, {"epsilon", 0.05},
+      {"sinkhorn_iters", 3},      {"augment", "swav"},  {"device", "cuda"},
+      {"precision", "bf16"},      {"workers", 10},
   };
-  const json multicrop = json::array(
-      {{{"count", 2}, {"size", 224}, {"min_scale", 0.14}, {"max_scale", 1.0}},
-       {{"count", 6}, {"size", 96}, {"min_scale", 0.05}, {"max_scale", 0.14}}});
+  const json multicrop =
+      json::array({{{"count", 2}, {"size", 224}, {"min_scale", 0.14}, {"max_scale", 1.0}},
+                   {{"count", 6}, {"size", 96}, {"min_scale", 0.05}, {"max_scale", 0.14}}});
   if (name == "fmnist_default") return RunConfig{}.to_json();
   if (name == "imagenet_800ep_bs4096") {
     json p = imagenet_common;
-    p.update({{"crops", multicrop}, {"batch_size", 4096}, {"epochs", 800}, {"base_lr", 4.8},
-              {"final_lr", 0.0048}, {"start_warmup", 0.3}, {"warmup_epochs", 10},
-              {"freeze_prototypes_iters", 313}, {"queue_length", 0}});
+    p.update({{"crops", multicrop},
+              {"batch_size", 4096},
+              {"epochs", 800},
+              {"base_lr", 4.8},
+              {"final_lr", 0.0048},
+              {"start_warmup", 0.3},
+              {"warmup_epochs", 10},
+              {"freeze_prototypes_iters", 313},
+              {"queue_length", 0}});
     return p;
   }
   if (name == "imagenet_200ep_bs256_queue") {
     json p = imagenet_common;
-    p.update({{"crops", multicrop}, {"batch_size", 256}, {"epochs", 200}, {"base_lr", 0.6},
-              {"final_lr", 0.0006}, {"start_warmup", 0.0}, {"warmup_epochs", 0},
-              {"freeze_prototypes_iters", 5005}, {"queue_length", 3840},
+    p.update({{"crops", multicrop},
+              {"batch_size", 256},
+              {"epochs", 200},
+              {"base_lr", 0.6},
+              {"final_lr", 0.0006},
+              {"start_warmup", 0.0},
+              {"warmup_epochs", 0},
+              {"freeze_prototypes_iters", 5005},
+              {"queue_length", 3840},
               {"queue_start_epoch", 15}});
     return p;
   }
   if (name == "imagenet_2x224") {
     json p = imagenet_common;
-    p.update({{"crops", json::array({{{"count", 2}, {"size", 224}, {"min_scale", 0.08},
-                                      {"max_scale", 1.0}}})},
-              {"batch_size", 4096}, {"epochs", 400}, {"base_lr", 4.8}, {"final_lr", 0.0048},
-              {"start_warmup", 0.3}, {"warmup_epochs", 10}, {"freeze_prototypes_iters", 313}});
+    p.update(
+        {{"crops",
+          json::array({{{"count", 2}, {"size", 224}, {"min_scale", 0.08}, {"max_scale", 1.0}}})},
+         {"batch_size", 4096},
+         {"epochs", 400},
+         {"base_lr", 4.8},
+         {"final_lr", 0.0048},
+         {"start_warmup", 0.3},
+         {"warmup_epochs", 10},
+         {"freeze_prototypes_iters", 313}});
     return p;
   }
   std::string hint = closest_match(name, config_preset_names());

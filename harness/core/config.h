@@ -55,15 +55,15 @@ struct RunConfig {
   bool lars_exclude_bn_bias = false;
 
   // Heads and method hyper-parameters.
-  int hidden_dim = 256;   // projection head hidden width (0: linear head)
-  int feat_dim = 64;      // embedding dimension (the paper's 128)
+  int hidden_dim = 256;  // projection head hidden width (0: linear head)
+  int feat_dim = 64;     // embedding dimension (the paper's 128)
   double temperature = 0.1;
   double epsilon = 0.05;  // Sinkhorn entropy regularisation
   int sinkhorn_iters = 3;
-  int prototypes = 100;   // K
+  int prototypes = 100;            // K
   bool freeze_prototypes = false;  // fixed random prototypes (the paper's ablation)
   int freeze_prototypes_iters = 100;
-  int queue_length = 0;   // 0: no queue
+  int queue_length = 0;  // 0: no queue
   int queue_start_epoch = 15;
   double moco_momentum = 0.999;
   int moco_queue = 4096;
@@ -76,11 +76,11 @@ struct RunConfig {
   // Execution (not part of what is learned, but part of the hash: a CPU and a CUDA run are
   // different measurements).
   int64_t seed = 0;
-  std::string device = "cpu";  // cpu | cuda
+  std::string device = "cpu";      // cpu | cuda
   std::string precision = "fp32";  // fp32 | bf16 (CUDA autocast)
-  int workers = 1;             // loader threads decoding images
-  int prefetch = 2;            // batches prepared ahead
-  int knn_every = 1;           // kNN monitor every N epochs (0 = off), logged in epoch rows
+  int workers = 1;                 // loader threads decoding images
+  int prefetch = 2;                // batches prepared ahead
+  int knn_every = 1;               // kNN monitor every N epochs (0 = off), logged in epoch rows
 
   nlohmann::json to_json() const;
   // Hash of the canonical JSON and kTrainingCodeVersion (hex sha256, first 16 chars), without

@@ -5,33 +5,10 @@
 #include <numeric>
 
 #include "harness/core/check.h"
+#include "harness/core/splitmix.h"
 
 namespace swavbench {
 namespace {
-
-// splitmix64 (Steele, Lea, Flood 2014): fixed arithmetic, so subsets are identical on every
-// compiler and standard library, unlike std::shuffle and std::uniform_int_distribution.
-class SplitMix64 {
- public:
-  explicit SplitMix64(uint64_t state) : state_(state) {}
-  uint64_t next() {
-    uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [0, bound) by rejection, so no value is favoured by modulo bias.
-  uint64_t below(uint64_t bound) {
-    const uint64_t threshold = (0 - bound) % bound;
-    for (;;) {
-      const uint64_t r = next();
-      if (r >= threshold) return r % bound;
-    }
-  }
-
- private:
-  uint64_t state_;
-};
 
 // Seeds each class's stream from (seed, class) through one mixing step, so neighbouring seeds or
 // classes do not yield overlapping sequences.

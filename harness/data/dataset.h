@@ -64,9 +64,7 @@ class SubsetDataset : public Dataset {
   int64_t label(int64_t index) const override { return base_->label(indices_.at(index)); }
   ImageU8 image(int64_t index) const override { return base_->image(indices_.at(index)); }
   ImageU8 fixed_shape() const override { return base_->fixed_shape(); }
-  const uint8_t* pixels(int64_t index) const override {
-    return base_->pixels(indices_.at(index));
-  }
+  const uint8_t* pixels(int64_t index) const override { return base_->pixels(indices_.at(index)); }
   std::string name() const override { return base_->name() + "[subset]"; }
   const std::vector<int64_t>& indices() const { return indices_; }
 

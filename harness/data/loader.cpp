@@ -5,27 +5,18 @@
 #include <cstring>
 
 #include "harness/core/check.h"
+#include "harness/core/splitmix.h"
 
 namespace swavbench {
-namespace {
-
-uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-}  // namespace
 
 std::vector<int64_t> epoch_order(int64_t size, uint64_t seed, int64_t epoch, bool shuffle) {
   std::vector<int64_t> order(size);
   for (int64_t i = 0; i < size; ++i) order[i] = i;
   if (!shuffle) return order;
-  uint64_t state = seed * 0x100000001b3ULL ^ (static_cast<uint64_t>(epoch) + 0x51ed2701ULL);
+  SplitMix64 rng(seed * 0x100000001b3ULL ^ (static_cast<uint64_t>(epoch) + 0x51ed2701ULL));
   for (int64_t i = size - 1; i > 0; --i) {
     // Multiply-shift maps 64 random bits to [0, i] without modulo bias worth noting here.
-    uint64_t r = splitmix64(state);
+    uint64_t r = rng.next();
     int64_t j = static_cast<int64_t>((static_cast<unsigned __int128>(r) * (i + 1)) >> 64);
     std::swap(order[i], order[j]);
   }

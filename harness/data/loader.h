@@ -108,9 +108,8 @@ class BatchLoader {
         int64_t end = std::min<int64_t>(begin + per_rank, static_cast<int64_t>(order.size()));
         if (begin >= end) break;
         std::vector<int64_t> indices(order.begin() + begin, order.begin() + end);
-        Batch batch = transform_(gather_batch(*dataset_, indices, options_.workers,
-                                              options_.device),
-                                 epoch_);
+        Batch batch =
+            transform_(gather_batch(*dataset_, indices, options_.workers, options_.device), epoch_);
         std::unique_lock<std::mutex> lock(mutex_);
         space_.wait(lock, [this] {
           return cancelled_ || static_cast<int>(queue_.size()) < options_.prefetch;

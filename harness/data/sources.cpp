@@ -8,8 +8,8 @@
 namespace swavbench {
 
 std::shared_ptr<const Dataset> open_dataset(const std::string& dataset,
-                                            const std::string& data_path,
-                                            const std::string& split, int load_size) {
+                                            const std::string& data_path, const std::string& split,
+                                            int load_size) {
   // In-memory datasets are read once per process: a suite evaluates many runs on the same data.
   static std::mutex mutex;
   static std::map<std::string, std::shared_ptr<const Dataset>> cache;
@@ -28,11 +28,11 @@ std::shared_ptr<const Dataset> open_dataset(const std::string& dataset,
     SB_INPUT_CHECK(!data_path.empty(),
                    "dataset 'imagefolder' needs data_path (a folder with train/ and val/)");
     SB_INPUT_CHECK(load_size > 0, "dataset 'imagefolder' needs load_size > 0 (e.g. 256)");
-    out = std::make_shared<ImageFolderDataset>(
-        data_path + "/" + (split == "test" ? "val" : split), load_size);
+    out = std::make_shared<ImageFolderDataset>(data_path + "/" + (split == "test" ? "val" : split),
+                                               load_size);
   } else {
-    throw InputError(fmt::format("unknown dataset '{}' (fashion-mnist, cifar10, imagefolder)",
-                                 dataset));
+    throw InputError(
+        fmt::format("unknown dataset '{}' (fashion-mnist, cifar10, imagefolder)", dataset));
   }
   cache[key] = out;
   return out;

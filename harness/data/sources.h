@@ -10,8 +10,8 @@
 namespace swavbench {
 
 std::shared_ptr<const Dataset> open_dataset(const std::string& dataset,
-                                            const std::string& data_path,
-                                            const std::string& split, int load_size);
+                                            const std::string& data_path, const std::string& split,
+                                            int load_size);
 
 // A class-balanced subset of `count` images (count <= 0 or >= size: the dataset itself).
 std::shared_ptr<const Dataset> balanced_subset_of(std::shared_ptr<const Dataset> dataset,

@@ -17,6 +17,7 @@
 #include <unordered_set>
 
 #include "harness/core/check.h"
+#include "harness/core/splitmix.h"
 
 namespace swavbench {
 namespace {
@@ -137,31 +138,6 @@ void check_class_list(const std::vector<std::string>& classes, const std::string
     SB_INPUT_CHECK(seen.insert(name).second, "{}: class '{}' is listed twice", source, name);
   }
 }
-
-// splitmix64 (Steele, Lea, Flood 2014): fixed integer arithmetic, so the generated dataset is
-// byte-identical on every compiler and standard library, unlike the <random> distributions.
-class SplitMix64 {
- public:
-  explicit SplitMix64(uint64_t state) : state_(state) {}
-  uint64_t next() {
-    uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [0, bound) by rejection, so no value is favoured by modulo bias.
-  uint64_t below(uint64_t bound) {
-    const uint64_t threshold = (0 - bound) % bound;
-    for (;;) {
-      const uint64_t r = next();
-      if (r >= threshold) return r % bound;
-    }
-  }
-  int below_int(int bound) { return static_cast<int>(below(static_cast<uint64_t>(bound))); }
-
- private:
-  uint64_t state_;
-};
 
 // One mixing step per component, so neighbouring seeds, streams and images do not share draws.
 uint64_t stream_seed(uint64_t seed, uint64_t stream, uint64_t index) {

@@ -392,8 +392,12 @@ end
 // its functions "bench.pretrain" in argument errors and tracebacks.
 int open_bench(lua_State* L) {
   static const luaL_Reg kFunctions[] = {
-      {"pretrain", lua_bench_pretrain}, {"eval", lua_bench_eval}, {"table", lua_bench_table},
-      {"param", lua_bench_param},       {"log", lua_bench_log},   {"dataset", lua_bench_dataset},
+      {"pretrain", lua_bench_pretrain},
+      {"eval", lua_bench_eval},
+      {"table", lua_bench_table},
+      {"param", lua_bench_param},
+      {"log", lua_bench_log},
+      {"dataset", lua_bench_dataset},
       {nullptr, nullptr},
   };
   luaL_newlib(L, kFunctions);

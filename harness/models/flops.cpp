@@ -51,8 +51,8 @@ double training_flops_per_image(torch::nn::Module& module, const std::string& ba
 
 double measure_gemm_flops(torch::Device device, bool bf16, int64_t n, double seconds) {
   torch::NoGradGuard no_grad;
-  auto options = torch::TensorOptions().device(device).dtype(bf16 ? torch::kBFloat16
-                                                                  : torch::kFloat);
+  auto options =
+      torch::TensorOptions().device(device).dtype(bf16 ? torch::kBFloat16 : torch::kFloat);
   torch::Tensor a = torch::randn({n, n}, options), b = torch::randn({n, n}, options);
   auto sync = [&] {
     if (device.is_cuda()) a.sum().item<float>();  // forces the queue to drain

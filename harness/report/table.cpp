@@ -16,8 +16,8 @@ std::string value_text(const nlohmann::json& v) {
     // crops: "2x28+4x14"
     std::string out;
     for (const auto& c : v)
-      out += (out.empty() ? "" : "+") + fmt::format("{}x{}", c["count"].get<int>(),
-                                                    c["size"].get<int>());
+      out += (out.empty() ? "" : "+") +
+             fmt::format("{}x{}", c["count"].get<int>(), c["size"].get<int>());
     return out;
   }
   return v.dump();
@@ -90,11 +90,12 @@ std::string render_table(Store& store, const TableSpec& spec) {
     nlohmann::json config = nlohmann::json::parse(r.config_json);
     std::vector<std::string> key;
     for (const auto& k : by) {
-      if (k == "label") key.push_back(r.label.empty() ? r.method : r.label);
-      else if (k == "status") key.push_back(r.status);
+      if (k == "label")
+        key.push_back(r.label.empty() ? r.method : r.label);
+      else if (k == "status")
+        key.push_back(r.status);
       else {
-        SB_INPUT_CHECK(config.contains(k), "table: 'by' names '{}', which is not a config key",
-                       k);
+        SB_INPUT_CHECK(config.contains(k), "table: 'by' names '{}', which is not a config key", k);
         key.push_back(value_text(config[k]));
       }
     }
@@ -147,8 +148,8 @@ std::string render_table(Store& store, const TableSpec& spec) {
   } else {
     out += "\\begin{table}[t]\n\\centering\n";
     if (!spec.title.empty()) out += "\\caption{" + escape_latex(spec.title) + "}\n";
-    out += "\\begin{tabular}{" + std::string(by.size(), 'l') +
-           std::string(metrics.size(), 'r') + "}\n\\toprule\n";
+    out += "\\begin{tabular}{" + std::string(by.size(), 'l') + std::string(metrics.size(), 'r') +
+           "}\n\\toprule\n";
     auto line = [&](const std::vector<std::string>& cols, bool escape) {
       for (size_t i = 0; i < cols.size(); ++i)
         out += (i ? " & " : "") + (escape ? escape_latex(cols[i]) : cols[i]);

@@ -24,8 +24,7 @@ FeatureCache::FeatureCache(const RunConfig& config, ResNet backbone, torch::Devi
 std::pair<int, int> FeatureCache::eval_resize_crop() const {
   int crop = config_.crops.empty() ? 28 : config_.crops.front().size;
   // Small images are evaluated whole; ImageFolder images as the paper: resize to crop / 0.875.
-  if (config_.dataset == "imagefolder")
-    return {static_cast<int>(std::lround(crop / 0.875)), crop};
+  if (config_.dataset == "imagefolder") return {static_cast<int>(std::lround(crop / 0.875)), crop};
   return {crop, crop};
 }
 
@@ -64,10 +63,9 @@ const EvalProtocol& find_eval(const std::string& name, const std::string& where)
     std::string hint = closest_match(name, eval_names());
     std::string all;
     for (const auto& n : eval_names()) all += (all.empty() ? "" : ", ") + n;
-    throw InputError(fmt::format("{}: unknown evaluation protocol '{}'{}; available: {}", where,
-                                 name,
-                                 hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
-                                 all));
+    throw InputError(
+        fmt::format("{}: unknown evaluation protocol '{}'{}; available: {}", where, name,
+                    hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint), all));
   }
   return it->second;
 }
@@ -91,10 +89,9 @@ nlohmann::json merge_eval_options(const EvalProtocol& protocol, const nlohmann::
       std::string hint = closest_match(it.key(), keys);
       std::string all;
       for (const auto& k : keys) all += (all.empty() ? "" : ", ") + k;
-      throw InputError(fmt::format("{}: unknown option '{}' for protocol '{}'{}; valid: {}",
-                                   where, it.key(), protocol.name,
-                                   hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
-                                   all));
+      throw InputError(fmt::format(
+          "{}: unknown option '{}' for protocol '{}'{}; valid: {}", where, it.key(), protocol.name,
+          hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint), all));
     }
     out[it.key()] = it.value();
   }

@@ -19,8 +19,8 @@ class SupervisedModelImpl : public torch::nn::Module {
  public:
   SupervisedModelImpl(const RunConfig& config, int64_t in_channels, int64_t num_classes)
       : backbone(register_module("backbone", make_backbone(config, in_channels))),
-        classifier(register_module(
-            "classifier", torch::nn::Linear(backbone->feature_dim(), num_classes))) {}
+        classifier(register_module("classifier",
+                                   torch::nn::Linear(backbone->feature_dim(), num_classes))) {}
   ResNet backbone;
   torch::nn::Linear classifier;
 };

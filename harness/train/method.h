@@ -21,8 +21,8 @@ namespace swavbench {
 struct MultiCropBatch {
   std::vector<torch::Tensor> crops;
   std::vector<std::pair<int, int>> size_groups;  // [begin, end) crop ranges of equal size
-  torch::Tensor labels;                           // B, int64 (used by supervised only)
-  std::vector<int64_t> sample_ids;                // dataset indices
+  torch::Tensor labels;                          // B, int64 (used by supervised only)
+  std::vector<int64_t> sample_ids;               // dataset indices
 };
 
 struct StepOutput {

@@ -46,14 +46,14 @@ TEST(Config, WrongTypesAndValuesAreClear) {
   EXPECT_NE(error_of({{"method", "swaw"}}).find("did you mean 'swav'"), std::string::npos);
   EXPECT_NE(error_of({{"batch_size", 0}}).find("must be positive"), std::string::npos);
   EXPECT_NE(error_of({{"crops_for_assign", {0, 9}}}).find("out of range"), std::string::npos);
-  EXPECT_NE(error_of({{"crops", {{{"count", 2}, {"size", 28}, {"min_scale", 0.5},
-                                  {"max_scale", 0.2}}}}})
-                .find("min_scale <= max_scale"),
-            std::string::npos);
-  EXPECT_NE(error_of({{"crops", {{{"count", 2}, {"sise", 28}, {"min_scale", 0.5},
-                                  {"max_scale", 1.0}}}}})
-                .find("did you mean 'size'"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of({{"crops", {{{"count", 2}, {"size", 28}, {"min_scale", 0.5}, {"max_scale", 0.2}}}}})
+          .find("min_scale <= max_scale"),
+      std::string::npos);
+  EXPECT_NE(
+      error_of({{"crops", {{{"count", 2}, {"sise", 28}, {"min_scale", 0.5}, {"max_scale", 1.0}}}}})
+          .find("did you mean 'size'"),
+      std::string::npos);
   EXPECT_NE(error_of({{"precision", "bf16"}}).find("needs device 'cuda'"), std::string::npos);
 }
 
@@ -61,8 +61,7 @@ TEST(Config, ResolutionOrderIsDefaultsMethodTableThenOverrides) {
   // Method defaults: MoCo's temperature is 0.2 unless the table says otherwise.
   EXPECT_DOUBLE_EQ(resolve_config({{"method", "moco"}}, json::object(), "w").temperature, 0.2);
   EXPECT_DOUBLE_EQ(
-      resolve_config({{"method", "moco"}, {"temperature", 0.3}}, json::object(), "w")
-          .temperature,
+      resolve_config({{"method", "moco"}, {"temperature", 0.3}}, json::object(), "w").temperature,
       0.3);
   RunConfig c = resolve_config({{"epochs", 3}}, {{"epochs", 1}}, "w");
   EXPECT_EQ(c.epochs, 1);
@@ -107,8 +106,7 @@ TEST(Config, SetValuesParseAsJsonElseString) {
 
 TEST(Text, Sha256KnownVectors) {
   EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  EXPECT_EQ(sha256_hex("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(sha256_hex(std::string(1000, 'a')),
             "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3");
 }

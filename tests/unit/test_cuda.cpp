@@ -15,7 +15,7 @@
 namespace swavbench {
 namespace {
 
-#define REQUIRE_CUDA()                                                         \
+#define REQUIRE_CUDA() \
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device in this build or machine"
 
 TEST(Cuda, SinkhornMatchesCpu) {

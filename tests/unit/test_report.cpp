@@ -62,7 +62,8 @@ TEST_F(TableTest, GroupsByConfigKeyAndRendersCsvAndLatex) {
   spec.by = {"prototypes"};
   spec.metrics = {"knn.top1_k20"};
   spec.format = "csv";
-  EXPECT_EQ(render_table(*store_, spec), "prototypes,knn.top1_k20\n10,50.00 (n=1)\n1000,60.00 (n=1)\n");
+  EXPECT_EQ(render_table(*store_, spec),
+            "prototypes,knn.top1_k20\n10,50.00 (n=1)\n1000,60.00 (n=1)\n");
   spec.format = "latex";
   spec.title = "Prototypes";
   std::string tex = render_table(*store_, spec);
