@@ -34,6 +34,8 @@
 #define SWAVBENCH_TEST_PYTHON "/usr/bin/python3"
 #endif
 
+#include "tests/unit/thread_collective.h"
+
 namespace swavbench {
 namespace {
 
@@ -200,77 +202,8 @@ void expect_rel_near(double got, double want, double rel, const std::string& wha
 }
 
 // ---------------------------------------------------------------------------------------------
-// A Collective over threads of one process: lets a test run "ranks" side by side.
-
-struct ThreadGroup {
-  explicit ThreadGroup(int world) : world_size(world) {}
-  const int world_size;
-  std::mutex mutex;
-  std::condition_variable cv;
-  int arrived = 0;
-  int64_t generation = 0;
-  torch::Tensor accumulator;
-  torch::Tensor result;
-};
-
-class ThreadCollective final : public Collective {
- public:
-  ThreadCollective(int rank, ThreadGroup* group) : rank_(rank), group_(group) {}
-  int rank() const override { return rank_; }
-  int world_size() const override { return group_->world_size; }
-  void all_reduce_sum(torch::Tensor& tensor) override {
-    std::unique_lock<std::mutex> lock(group_->mutex);
-    const int64_t generation = group_->generation;
-    group_->accumulator = group_->arrived == 0 ? tensor.clone() : group_->accumulator + tensor;
-    if (++group_->arrived == group_->world_size) {
-      // A new result can only be published once every rank, this one included, arrives again, so
-      // the waiting ranks read this one safely.
-      group_->result = group_->accumulator;
-      group_->arrived = 0;
-      ++group_->generation;
-      group_->cv.notify_all();
-    } else {
-      group_->cv.wait(lock, [&] { return group_->generation != generation; });
-    }
-    tensor.copy_(group_->result);
-  }
-  torch::Tensor all_gather_cat(const torch::Tensor&) override {
-    throw Error("ThreadCollective: all_gather_cat is not needed by these tests");
-  }
-  void broadcast(torch::Tensor&, int) override {
-    throw Error("ThreadCollective: broadcast is not needed by these tests");
-  }
-  void barrier() override {
-    torch::Tensor t = torch::zeros({1});
-    all_reduce_sum(t);
-  }
-
- private:
-  int rank_;
-  ThreadGroup* group_;
-};
-
-// Runs fn(rank, collective) on `world` threads; rethrows the first failure.
-template <typename Fn>
-void run_ranks(int world, Fn fn) {
-  ThreadGroup group(world);
-  std::vector<std::string> errors(static_cast<size_t>(world));
-  std::vector<std::thread> threads;
-  for (int r = 0; r < world; ++r) {
-    threads.emplace_back([&, r] {
-      ThreadCollective collective(r, &group);
-      try {
-        fn(r, collective);
-      } catch (const std::exception& e) {
-        errors[static_cast<size_t>(r)] = e.what();
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  for (int r = 0; r < world; ++r) {
-    ASSERT_TRUE(errors[static_cast<size_t>(r)].empty()) << "rank " << r << ": " << errors[r];
-  }
-}
+using test_support::run_ranks;
+using test_support::ThreadCollective;
 
 // ---------------------------------------------------------------------------------------------
 // a. Sinkhorn against the float64 loops.
