@@ -34,13 +34,6 @@ namespace {
 
 const char kKeyPrefix[] = "key_encoder.";
 
-// q or k = normalize(h(f(x))) for a group of same-size crops.
-torch::Tensor encode(ResNet& backbone, ProjectionHead& head, const torch::Tensor& x) {
-  return torch::nn::functional::normalize(
-      head->forward(backbone->forward(x)),
-      torch::nn::functional::NormalizeFuncOptions().dim(1).p(2));
-}
-
 // MoCo v2's head: the authors replace the ResNet's fc by Linear(d, d) -> ReLU -> fc, without BN.
 ProjectionHead moco_head(int64_t feature_dim, const RunConfig& config) {
   return ProjectionHead(feature_dim, config.hidden_dim, config.feat_dim, /*batch_norm=*/false);
@@ -116,12 +109,10 @@ class Moco final : public Method {
   StepOutput loss(const MultiCropBatch& batch, int64_t, int) override {
     SB_CHECK(batch.crops.size() >= 2, "MoCo needs at least 2 crops, got {}", batch.crops.size());
     // Queries: crops of one size go through f_q together (multi-crop).
-    std::vector<torch::Tensor> queries;
-    for (const auto& [begin, end] : batch.size_groups) {
-      std::vector<torch::Tensor> group(batch.crops.begin() + begin, batch.crops.begin() + end);
-      torch::Tensor q = encode(model_->backbone, model_->projection_head, torch::cat(group));
-      for (auto& chunk : q.chunk(end - begin)) queries.push_back(chunk);
-    }
+    std::vector<torch::Tensor> queries =
+        encode_by_size_group(batch, [this](const torch::Tensor& x) {
+          return normalized_embedding(model_->backbone, model_->projection_head, x);
+        });
 
     // Keys of the two large crops. The authors shuffle the batch across GPUs before f_k and
     // unshuffle after ("shuffling BN"), so that BN's batch statistics cannot tell a query's
@@ -134,14 +125,14 @@ class Moco final : public Method {
       torch::NoGradGuard no_grad;
       MocoKeyEncoder& f_k = model_->key_encoder;
       if (batch.crops[0].sizes() == batch.crops[1].sizes()) {
-        auto keys = encode(f_k->backbone, f_k->projection_head,
-                           torch::cat({batch.crops[0], batch.crops[1]}))
+        auto keys = normalized_embedding(f_k->backbone, f_k->projection_head,
+                                         torch::cat({batch.crops[0], batch.crops[1]}))
                         .chunk(2);
         k0 = keys[0];
         k1 = keys[1];
       } else {
-        k0 = encode(f_k->backbone, f_k->projection_head, batch.crops[0]);
-        k1 = encode(f_k->backbone, f_k->projection_head, batch.crops[1]);
+        k0 = normalized_embedding(f_k->backbone, f_k->projection_head, batch.crops[0]);
+        k1 = normalized_embedding(f_k->backbone, f_k->projection_head, batch.crops[1]);
       }
     }
 

@@ -28,9 +28,7 @@ class SimclrModelImpl : public torch::nn::Module {
 
   // z = g(f(x)) / ||g(f(x))|| for a group of same-size crops.
   torch::Tensor embed(const torch::Tensor& x) {
-    return torch::nn::functional::normalize(
-        projection_head->forward(backbone->forward(x)),
-        torch::nn::functional::NormalizeFuncOptions().dim(1).p(2));
+    return normalized_embedding(backbone, projection_head, x);
   }
 
   ResNet backbone;
@@ -51,12 +49,8 @@ class Simclr final : public Method {
   StepOutput loss(const MultiCropBatch& batch, int64_t, int) override {
     // Crops of one size go through the backbone together (multi-crop), so BatchNorm sees the
     // same batches as in SwAV.
-    std::vector<torch::Tensor> embeddings;
-    for (const auto& [begin, end] : batch.size_groups) {
-      std::vector<torch::Tensor> group(batch.crops.begin() + begin, batch.crops.begin() + end);
-      torch::Tensor z = model_->embed(torch::cat(group));
-      for (auto& chunk : z.chunk(end - begin)) embeddings.push_back(chunk);
-    }
+    std::vector<torch::Tensor> embeddings =
+        encode_by_size_group(batch, [this](const torch::Tensor& x) { return model_->embed(x); });
     StepOutput step;
     step.loss = nt_xent_loss(embeddings, config_.temperature, collective_);
     step.logs["positive_sim"] = positive_similarity(embeddings);

@@ -47,8 +47,7 @@ EvalProtocol knn_protocol() {
     const auto& o = ctx.options;
     const Features& train = ctx.features.get("train", o["train_subset"].get<int64_t>());
     const Features& test = ctx.features.get("test", o["test_subset"].get<int64_t>());
-    int64_t classes =
-        std::max(train.labels.max().item<int64_t>(), test.labels.max().item<int64_t>()) + 1;
+    const int64_t classes = ctx.features.num_classes();
     EvalResult result;
     std::vector<int64_t> ks;
     if (o["k"].is_array())

@@ -30,9 +30,7 @@ class SwavModelImpl : public torch::nn::Module {
 
   // z = normalize(h(f(x))) for a group of same-size crops.
   torch::Tensor embed(const torch::Tensor& x) {
-    return torch::nn::functional::normalize(
-        projection_head->forward(backbone->forward(x)),
-        torch::nn::functional::NormalizeFuncOptions().dim(1).p(2));
+    return normalized_embedding(backbone, projection_head, x);
   }
 
   ResNet backbone;
@@ -77,12 +75,8 @@ class Swav final : public Method {
 
   StepOutput loss(const MultiCropBatch& batch, int64_t, int) override {
     // Crops of one size go through the backbone together (multi-crop).
-    std::vector<torch::Tensor> embeddings;
-    for (const auto& [begin, end] : batch.size_groups) {
-      std::vector<torch::Tensor> group(batch.crops.begin() + begin, batch.crops.begin() + end);
-      torch::Tensor z = model_->embed(torch::cat(group));
-      for (auto& chunk : z.chunk(end - begin)) embeddings.push_back(chunk);
-    }
+    std::vector<torch::Tensor> embeddings =
+        encode_by_size_group(batch, [this](const torch::Tensor& x) { return model_->embed(x); });
     std::vector<torch::Tensor> scores;
     for (const auto& z : embeddings) scores.push_back(model_->prototypes->forward(z));
     std::vector<torch::Tensor> assign_embeddings;

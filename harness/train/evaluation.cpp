@@ -21,6 +21,11 @@ std::map<std::string, EvalProtocol>& registry() {
 FeatureCache::FeatureCache(const RunConfig& config, ResNet backbone, torch::Device device)
     : config_(config), backbone_(std::move(backbone)), device_(device) {}
 
+int64_t FeatureCache::num_classes() const {
+  return open_dataset(config_.dataset, config_.data_path, "train", config_.load_size)
+      ->num_classes();
+}
+
 std::pair<int, int> FeatureCache::eval_resize_crop() const {
   int crop = config_.crops.empty() ? 28 : config_.crops.front().size;
   // Small images are evaluated whole; ImageFolder images as the paper: resize to crop / 0.875.

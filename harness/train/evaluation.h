@@ -29,6 +29,9 @@ class FeatureCache {
   // Global-average-pooled backbone features (eval mode, centre crop, no augmentation).
   const Features& get(const std::string& split, int64_t subset);
   const RunConfig& config() const { return config_; }
+  // Classes of the run's dataset (not the largest label seen, which a small test subset can
+  // miss).
+  int64_t num_classes() const;
   // The evaluation transform's resize and crop for this config's data.
   std::pair<int, int> eval_resize_crop() const;
 

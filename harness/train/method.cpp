@@ -83,6 +83,22 @@ std::vector<std::pair<std::string, torch::Tensor>> Method::trainable_parameters(
   return out;
 }
 
+std::vector<torch::Tensor> encode_by_size_group(
+    const MultiCropBatch& batch, const std::function<torch::Tensor(const torch::Tensor&)>& encode) {
+  std::vector<torch::Tensor> outputs;
+  for (const auto& [begin, end] : batch.size_groups) {
+    std::vector<torch::Tensor> group(batch.crops.begin() + begin, batch.crops.begin() + end);
+    for (auto& chunk : encode(torch::cat(group)).chunk(end - begin)) outputs.push_back(chunk);
+  }
+  return outputs;
+}
+
+torch::Tensor normalized_embedding(ResNet& backbone, ProjectionHead& head, const torch::Tensor& x) {
+  return torch::nn::functional::normalize(
+      head->forward(backbone->forward(x)),
+      torch::nn::functional::NormalizeFuncOptions().dim(1).p(2));
+}
+
 void register_method(const std::string& name, MethodFactory factory) {
   registry()[name] = std::move(factory);
 }

@@ -13,6 +13,7 @@
 
 #include "harness/core/config.h"
 #include "harness/dist/collective.h"
+#include "harness/models/heads.h"
 #include "harness/models/resnet.h"
 
 namespace swavbench {
@@ -70,6 +71,15 @@ std::vector<std::string> method_names();
 
 // The backbone every method builds from a config.
 ResNet make_backbone(const RunConfig& config, int64_t in_channels);
+
+// Runs `encode` once per group of same-size crops (multi-crop: each size goes through the
+// network as one batch, so BatchNorm sees it whole) and returns one output per crop, in crop
+// order.
+std::vector<torch::Tensor> encode_by_size_group(
+    const MultiCropBatch& batch, const std::function<torch::Tensor(const torch::Tensor&)>& encode);
+
+// z = h(f(x)) / ||h(f(x))||: the L2-normalised embedding SwAV, SimCLR and MoCo v2 work on.
+torch::Tensor normalized_embedding(ResNet& backbone, ProjectionHead& head, const torch::Tensor& x);
 
 // Methods registered by harness itself: "supervised" and the "random" control.
 void register_harness_methods();
