@@ -88,6 +88,26 @@ BENCHMARK(BM_SingleCrop)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
+// Cost per crop size, everything else fixed (one crop, scale 0.14-1, the full recipe): the
+// Fashion-MNIST sizes (14 / 24 / 28 px crops of 28 px images, batch 256) and the paper's
+// ImageNet sizes (96 / 160 / 224 px crops of 256 px images, batch 32). items = source images.
+// Args: image size, channels, crop size, batch.
+void BM_CropSize(benchmark::State& state) {
+  const CropSpec spec{1, static_cast<int>(state.range(2)), 0.14, 1.0};
+  run_augment(state, {spec}, state.range(3), state.range(1), state.range(0));
+  state.counters["crop_pixels"] = static_cast<double>(state.range(2) * state.range(2));
+}
+BENCHMARK(BM_CropSize)
+    ->ArgNames({"image", "C", "crop", "B"})
+    ->Args({28, 1, 14, 256})
+    ->Args({28, 1, 24, 256})
+    ->Args({28, 1, 28, 256})
+    ->Args({256, 3, 96, 32})
+    ->Args({256, 3, 160, 32})
+    ->Args({256, 3, 224, 32})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
 // The evaluation transform: Resize(256) + CenterCrop(224) of 288 px images, batch 32.
 void BM_CenterCropNormalize(benchmark::State& state) {
   const int threads = set_threads(0);

@@ -23,6 +23,7 @@ void BM_Sinkhorn(benchmark::State& state) {
     benchmark::DoNotOptimize(q.data_ptr<float>());
   }
   state.SetItemsProcessed(state.iterations() * b * k);
+  state.SetLabel("items=scores");  // `swavbench bench` stores scores/s, not img/s
   state.counters["threads"] = torch::get_num_threads();
 }
 BENCHMARK(BM_Sinkhorn)->Args({4096, 3000})->Args({256, 100})->Unit(benchmark::kMillisecond);

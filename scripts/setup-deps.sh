@@ -18,6 +18,8 @@ packages=(
   dataset-fashion-mnist       # the embedded default dataset
   python3-torch               # independent float64 references run by the tests
   clang-format
+  gnuplot-nox                 # swavbench report: PNG + SVG plots
+  chromium                    # the report test renders the HTML page headless
 )
 
 missing=()

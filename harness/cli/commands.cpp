@@ -11,12 +11,19 @@
 #include <iostream>
 #include <thread>
 
+#include "harness/cli/bench_command.h"
 #include "harness/cli/data_commands.h"
+#include "harness/cli/distributed_run.h"
+#include "harness/cli/regress_command.h"
+#include "harness/cli/report_command.h"
 #include "harness/cli/run_driver.h"
+#include "harness/cli/subcommand.h"
 #include "harness/core/build_info.h"
 #include "harness/core/check.h"
 #include "harness/core/config.h"
+#include "harness/dist/process_group.h"
 #include "harness/lua/runtime.h"
+#include "harness/report/paper_tables.h"
 #include "harness/report/table.h"
 #include "harness/store/store.h"
 #include "harness/train/evaluation.h"
@@ -106,7 +113,30 @@ struct RunArgs {
   std::string device;
   int threads = 0;
   bool list_keys = false;
+  int nproc = 1;
+  std::vector<std::string> argv;  // the command line, for the ranks --nproc starts
 };
+
+// The command line for the ranks of `--nproc N`: this executable with the same arguments, minus
+// --nproc, plus --threads (cores / N) unless given, so N ranks do not oversubscribe the cores.
+std::vector<std::string> rank_command_line(const RunArgs& args) {
+  std::vector<std::string> out{fs::read_symlink("/proc/self/exe").string()};
+  for (size_t i = 1; i < args.argv.size(); ++i) {
+    const std::string& a = args.argv[i];
+    if (a == "--nproc") {
+      ++i;
+      continue;
+    }
+    if (a.rfind("--nproc=", 0) == 0) continue;
+    out.push_back(a);
+  }
+  if (args.threads <= 0) {
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    out.push_back("--threads");
+    out.push_back(std::to_string(std::max(1u, cores / static_cast<unsigned>(args.nproc))));
+  }
+  return out;
+}
 
 int do_run(const RunArgs& args) {
   if (args.list_keys) {
@@ -123,6 +153,23 @@ int do_run(const RunArgs& args) {
   }
   SB_INPUT_CHECK(!args.script.empty(), "swavbench run needs a script (e.g. smoke.lua)");
   std::string script = find_script(args.script);
+  SB_INPUT_CHECK(args.nproc >= 1, "--nproc must be at least 1, got {}", args.nproc);
+  const DistEnv env = read_dist_env();
+  SB_INPUT_CHECK(args.nproc == 1 || !env.from_env,
+                 "--nproc {} was given inside a distributed launch ({} set RANK={} "
+                 "WORLD_SIZE={}): use either --nproc or the launcher, not both",
+                 args.nproc, env.source, env.rank, env.world_size);
+  if (args.nproc > 1 && !args.dry_run)
+    return launch_local_ranks(args.nproc, rank_command_line(args), args.db, runs_dir_for(args.db));
+
+  // A rank of a distributed job (started by --nproc, torchrun or SLURM). Rank 0 runs the script;
+  // the others train what it sends them. Collectives go through Gloo on CPU and NCCL with
+  // --device cuda; jobs travel through the rendezvous store, whatever the backend.
+  std::unique_ptr<ProcessGroupCollective> group;
+  if (env.world_size > 1 && !args.dry_run) {
+    group = std::make_unique<ProcessGroupCollective>(env, args.device == "cuda" ? "nccl" : "gloo");
+    if (env.rank > 0) return run_worker(*group);
+  }
   DriverOptions options;
   for (const auto& s : args.sets) {
     auto eq = s.find('=');
@@ -136,6 +183,7 @@ int do_run(const RunArgs& args) {
   options.runs_dir = runs_dir_for(args.db);
   options.suite = script;
   options.progress_tty = ::isatty(STDOUT_FILENO);
+  options.collective = group.get();
 
   Store store(args.db);
   int marked = mark_interrupted_runs(store, options.runs_dir);
@@ -146,8 +194,20 @@ int do_run(const RunArgs& args) {
         marked);
   RunDriver driver(store, options);
   auto t0 = std::chrono::steady_clock::now();
-  run_lua_file(script, driver);
-  driver.finish(script);
+  try {
+    run_lua_file(script, driver);
+    driver.finish(script);
+  } catch (...) {
+    // Let the other ranks go home; when they are gone already this fails, which changes nothing.
+    if (group) {
+      try {
+        send_job(*group, {{"op", "quit"}});
+      } catch (const std::exception&) {
+      }
+    }
+    throw;
+  }
+  if (group) send_job(*group, {{"op", "quit"}});
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::cout << fmt::format("{}: {} run(s) trained, {} reused, {:.1f} s; results in {}\n",
                            fs::path(script).filename().string(), driver.runs_trained(),
@@ -224,6 +284,10 @@ int run_cli(int argc, char** argv) {
       ->check(CLI::IsMember({"cpu", "cuda"}));
   run->add_option("--threads", run_args.threads, "intra-op threads (default: all cores)");
   run->add_flag("--list-keys", run_args.list_keys, "list config keys, presets, methods, protocols");
+  run->add_option("--nproc", run_args.nproc,
+                  "train with N processes on this machine (Gloo over loopback), like torchrun")
+      ->capture_default_str();
+  run_args.argv.assign(argv, argv + argc);
 
   std::string db = default_db_path();
   CLI::App* dbcmd = app.add_subcommand("db", "inspect the results database");
@@ -241,10 +305,21 @@ int run_cli(int argc, char** argv) {
   std::string tables_db = default_db_path();
   CLI::App* tables = app.add_subcommand("tables", "render tables from the database");
   tables->add_option("--db", tables_db, "results database")->capture_default_str();
-  tables->add_option("--format", table_spec.format, "md, csv or latex")
-      ->check(CLI::IsMember({"md", "csv", "latex"}));
-  tables->add_option("--by", table_spec.by, "config keys naming a row (default: label)");
-  tables->add_option("--metrics", table_spec.metrics, "protocol.metric columns (default: all)");
+  tables->add_option("--format", table_spec.format, "md, csv, latex (or html with --table)")
+      ->check(CLI::IsMember({"md", "csv", "latex", "html"}));
+  CLI::Option* tables_by =
+      tables->add_option("--by", table_spec.by, "config keys naming a row (default: label)");
+  CLI::Option* tables_metrics =
+      tables->add_option("--metrics", table_spec.metrics, "protocol.metric columns (default: all)");
+  std::string paper_table, paper_csv = SWAVBENCH_SOURCE_DIR "/results/paper.csv";
+  tables
+      ->add_option("--table", paper_table,
+                   "a paper table (linear, semisup, transfer, crops, batch, prototypes) or all: "
+                   "ours beside the published values")
+      ->excludes(tables_by)
+      ->excludes(tables_metrics);
+  tables->add_option("--paper", paper_csv, "published values for --table (CSV)")
+      ->capture_default_str();
 
   CLI::App* data = app.add_subcommand("data", "make and score datasets");
   data->require_subcommand(1);
@@ -263,17 +338,31 @@ int run_cli(int argc, char** argv) {
   voc_eval->add_option("--split", voc_split, "image set")->capture_default_str();
   voc_eval->add_option("--detections", voc_detections, "folder of results files")->required();
 
+  // Subcommands defined in their own files (harness/cli/*_command.cpp).
+  std::vector<Subcommand> subcommands = {
+      add_bench_command(app),
+      add_regress_command(app),
+      add_report_command(app),
+  };
+
   int threads = 0;
   try {
     app.parse(argc, argv);
     threads = run_args.threads > 0 ? run_args.threads
                                    : static_cast<int>(std::thread::hardware_concurrency());
+    // Under torchrun, LOCAL_WORLD_SIZE ranks share this machine's cores.
+    if (run_args.threads <= 0) {
+      if (const char* local = std::getenv("LOCAL_WORLD_SIZE"); local && std::atoi(local) > 1)
+        threads = std::max(1, threads / std::atoi(local));
+    }
     if (threads > 0) torch::set_num_threads(threads);
     if (show_version) {
       std::cout << version_text();
       return kExitOk;
     }
     if (*run) return do_run(run_args);
+    for (const Subcommand& sub : subcommands)
+      if (*sub.app) return sub.action();
     if (*db_runs) return do_db_runs(db);
     if (*db_show) return do_db_show(db, show_id);
     if (*make_voc) return run_make_voc(voc_out, voc_seed, voc_train, voc_test);
@@ -285,6 +374,11 @@ int run_cli(int argc, char** argv) {
     }
     if (*tables) {
       Store store(tables_db);
+      if (!paper_table.empty()) {
+        std::cout << render_paper_tables(store, paper_table, read_paper_csv(paper_csv),
+                                         table_spec.format);
+        return kExitOk;
+      }
       table_spec.title = "All completed runs";
       std::cout << render_table(store, table_spec);
       return kExitOk;

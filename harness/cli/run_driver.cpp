@@ -12,6 +12,7 @@
 #include <iostream>
 
 #include "harness/cli/data_commands.h"
+#include "harness/cli/distributed_run.h"
 #include "harness/core/build_info.h"
 #include "harness/core/check.h"
 #include "harness/core/config.h"
@@ -120,7 +121,9 @@ json RunDriver::pretrain(const json& table, const std::string& where) {
     label = table["label"].get<std::string>();
   }
   RunConfig config = resolve_config(table, config_overrides_, where);
-  const std::string hash = config.hash();
+  Collective& collective = options_.collective ? *options_.collective : local_collective();
+  const int world = collective.world_size();
+  const std::string hash = run_hash(config, world);
   std::optional<RunRow> existing = store_.run_by_hash(hash);
 
   if (options_.dry_run) {
@@ -181,8 +184,11 @@ json RunDriver::pretrain(const json& table, const std::string& where) {
     row.device = config.device == "cuda" && torch::cuda::is_available()
                      ? fmt::format("cuda x{}", torch::cuda::device_count())
                      : fmt::format("cpu ({} threads)", torch::get_num_threads());
-    row.world_size = 1;
-    row.per_device_batch = config.batch_size;
+    row.world_size = world;
+    SB_INPUT_CHECK(config.batch_size % world == 0,
+                   "{}: batch_size {} is not divisible by the number of processes {}", where,
+                   config.batch_size, world);
+    row.per_device_batch = config.batch_size / world;
     row.host = hostname();
     row.pid = ::getpid();
     row.label = label;
@@ -271,7 +277,11 @@ json RunDriver::pretrain(const json& table, const std::string& where) {
   }
 
   try {
-    TrainOutcome outcome = train_run(config, dir, callbacks, local_collective());
+    if (world > 1) {
+      send_job(collective,
+               {{"op", "train"}, {"config", config.to_json()}, {"hash", hash}, {"run_dir", dir}});
+    }
+    TrainOutcome outcome = train_run(config, dir, callbacks, collective);
     std::string ckpt = checkpoint_path(dir);
     store_.add_artifact({run_id, "checkpoint", ckpt, sha256_file(ckpt)});
     store_.add_artifact({run_id, "weights", ckpt, outcome.weights_sha256});

@@ -13,6 +13,8 @@
 
 namespace swavbench {
 
+class Collective;
+
 struct DriverOptions {
   nlohmann::json overrides = nlohmann::json::object();  // --set key=value, parsed
   bool dry_run = false;
@@ -20,6 +22,9 @@ struct DriverOptions {
   std::string runs_dir;       // checkpoints: <runs_dir>/<hash>/
   std::string suite;          // the script path, recorded with each run
   bool progress_tty = false;  // one updating progress line instead of log lines
+  // Rank 0 of a multi-process job (distributed_run.h): runs are trained by every rank together,
+  // rank 0 sending each training job to the others. Not owned; null: a single process.
+  Collective* collective = nullptr;
 };
 
 class RunDriver final : public Driver {

@@ -216,6 +216,9 @@ const std::vector<Binding>& bindings() {
                      &RunConfig::collapse_patience));
     b.push_back(bind("collapse_stop", "bool", "stop the run when the collapse alarm fires",
                      &RunConfig::collapse_stop));
+    b.push_back(bind("sync_bn", "bool",
+                     "SyncBatchNorm across ranks (global-batch statistics) when world size > 1",
+                     &RunConfig::sync_bn));
     b.push_back(bind("seed", "integer", "random seed", &RunConfig::seed));
     b.push_back(bind_choice("device", "training device", &RunConfig::device, {"cpu", "cuda"}));
     b.push_back(bind_choice("precision", "arithmetic", &RunConfig::precision, {"fp32", "bf16"}));
@@ -253,12 +256,15 @@ void apply_table(RunConfig& config, const json& table, const std::string& where,
 
 json method_defaults(const std::string& method) {
   if (method == "simclr") return {{"temperature", 0.2}};
-  if (method == "moco") return {{"temperature", 0.2}};
+  // MoCo v2 and the supervised reference train with per-GPU BatchNorm (MoCo's key encoder would
+  // otherwise see the batch statistics of its own queries' positives).
+  if (method == "moco") return {{"temperature", 0.2}, {"sync_bn", false}};
   if (method == "supervised")
     return {{"crops",
              json::array({{{"count", 1}, {"size", 28}, {"min_scale", 0.3}, {"max_scale", 1.0}}})},
-            {"augment", "light"}};
-  if (method == "random") return {{"epochs", 0}};
+            {"augment", "light"},
+            {"sync_bn", false}};
+  if (method == "random") return {{"epochs", 0}, {"sync_bn", false}};
   return json::object();
 }
 
@@ -274,6 +280,12 @@ std::string RunConfig::hash() const {
   nlohmann::json identity = to_json();
   for (const auto& key : kNonIdentityKeys) identity.erase(key);
   return sha256_hex(identity.dump() + "|" + kTrainingCodeVersion).substr(0, 16);
+}
+
+std::string run_hash(const RunConfig& config, int world_size) {
+  if (world_size <= 1 || config.sync_bn) return config.hash();
+  return sha256_hex(config.hash() + "|per-rank-bn|world_size=" + std::to_string(world_size))
+      .substr(0, 16);
 }
 
 int64_t RunConfig::total_crops() const { return swavbench::total_crops(crops); }

@@ -73,6 +73,12 @@ struct RunConfig {
   int collapse_patience = 2;
   bool collapse_stop = false;
 
+  // Distributed runs: BatchNorm over the global batch (SyncBatchNorm), as the paper trains SwAV
+  // (and SimCLR trains); with one process it changes nothing. With it on, a run with N processes
+  // follows the single-process run with the same global batch, which is why the number of
+  // processes is not part of the hash. Off, each rank normalises its own samples.
+  bool sync_bn = true;
+
   // Execution (not part of what is learned, but part of the hash: a CPU and a CUDA run are
   // different measurements).
   int64_t seed = 0;
@@ -88,6 +94,11 @@ struct RunConfig {
   std::string hash() const;
   int64_t total_crops() const;
 };
+
+// The run's identity: config.hash(), extended with the world size only when a multi-process run
+// normalises per rank (sync_bn off), the one case where the number of processes changes what is
+// learned.
+std::string run_hash(const RunConfig& config, int world_size);
 
 // Keys accepted in a config table, with one-line docs (for --list-keys and error messages).
 struct ConfigKeyDoc {

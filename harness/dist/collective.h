@@ -5,6 +5,9 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
+#include <string>
+
 namespace swavbench {
 
 class Collective {
@@ -18,6 +21,13 @@ class Collective {
   virtual torch::Tensor all_gather_cat(const torch::Tensor& tensor) = 0;
   virtual void broadcast(torch::Tensor& tensor, int root) = 0;
   virtual void barrier() = 0;
+
+  // Messages from rank 0 to every other rank, read in the order posted. A reader may wait up to
+  // `timeout` (the ranks that idle while rank 0 evaluates, for hours), which a collective cannot
+  // do: Gloo bounds every operation by the group's timeout. The defaults go through broadcast
+  // (their wait is then bounded by the collective timeout); ProcessGroupCollective uses its store.
+  virtual void post_to_all(const std::string& text);                     // rank 0
+  virtual std::string wait_for_post(std::chrono::milliseconds timeout);  // ranks > 0
 };
 
 class LocalCollective final : public Collective {

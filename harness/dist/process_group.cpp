@@ -428,20 +428,21 @@ torch::Tensor ProcessGroupCollective::all_gather_cat(const torch::Tensor& tensor
 }
 
 void ProcessGroupCollective::broadcast(torch::Tensor& tensor, int root) {
+  const std::chrono::milliseconds timeout = options_.timeout;
   SB_CHECK(tensor.defined(), "broadcast of an undefined tensor");
   SB_CHECK(root >= 0 && root < world_size_, "broadcast root {} outside [0, {})", root, world_size_);
   std::vector<at::Tensor> tensors{tensor.contiguous()};
   ::c10d::BroadcastOptions opts;
   opts.rootRank = root;
   opts.rootTensor = 0;
-  opts.timeout = options_.timeout;
+  opts.timeout = timeout;
   c10::intrusive_ptr<::c10d::Work> work;
   try {
     work = impl_->group->broadcast(tensors, opts);
   } catch (const std::exception& e) {
     throw Error(fmt::format("rank {}: broadcast: {}", rank_, error_text(e)));
   }
-  wait_for(work, rank_, options_.timeout);
+  wait_for(work, rank_, timeout);
   if (!tensors[0].is_same(tensor)) tensor.copy_(tensors[0]);
 }
 
@@ -455,6 +456,32 @@ void ProcessGroupCollective::barrier() {
     throw Error(fmt::format("rank {}: barrier: {}", rank_, error_text(e)));
   }
   wait_for(work, rank_, options_.timeout);
+}
+
+void ProcessGroupCollective::post_to_all(const std::string& text) {
+  SB_CHECK(rank_ == 0, "only rank 0 posts messages");
+  const std::string key = fmt::format("swavbench/post/{}", posts_++);
+  try {
+    impl_->store->set(key, std::vector<uint8_t>(text.begin(), text.end()));
+  } catch (const std::exception& e) {
+    throw Error(
+        fmt::format("rank 0: posting a message to the other ranks failed: {}", error_text(e)));
+  }
+}
+
+std::string ProcessGroupCollective::wait_for_post(std::chrono::milliseconds timeout) {
+  SB_CHECK(rank_ != 0, "rank 0 posts messages, it does not wait for them");
+  const std::string key = fmt::format("swavbench/post/{}", posts_++);
+  try {
+    impl_->store->wait({key}, timeout);
+    const std::vector<uint8_t> bytes = impl_->store->get(key);
+    return std::string(bytes.begin(), bytes.end());
+  } catch (const std::exception& e) {
+    throw Error(fmt::format(
+        "rank {}: waiting for rank 0's next message failed (rank 0 died, or sent nothing for {} "
+        "s): {}",
+        rank_, seconds_text(timeout), error_text(e)));
+  }
 }
 
 int free_tcp_port() {
@@ -503,7 +530,8 @@ int exit_code_of(int status) {
 }  // namespace
 
 int spawn_local_ranks(int nproc, const std::vector<std::string>& argv, int master_port,
-                      std::chrono::milliseconds grace, std::vector<int>* exit_codes) {
+                      std::chrono::milliseconds grace, std::vector<int>* exit_codes,
+                      std::vector<int>* child_pids) {
   SB_INPUT_CHECK(nproc >= 1, "--nproc must be at least 1, got {}", nproc);
   SB_INPUT_CHECK(master_port >= 1 && master_port <= 65535, "invalid master port {}", master_port);
   SB_CHECK(!argv.empty(), "spawn_local_ranks needs a command");
@@ -607,6 +635,7 @@ int spawn_local_ranks(int nproc, const std::vector<std::string>& argv, int maste
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   if (exit_codes != nullptr) *exit_codes = codes;
+  if (child_pids != nullptr) child_pids->assign(pids.begin(), pids.end());
   return first_failure;
 }
 

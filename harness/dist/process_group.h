@@ -89,9 +89,14 @@ class ProcessGroupCollective final : public Collective {
   torch::Tensor all_gather_cat(const torch::Tensor& tensor) override;
   void broadcast(torch::Tensor& tensor, int root) override;
   void barrier() override;
+  // Through the TCPStore that rank 0 serves: a reader's wait has no collective timeout, and a
+  // dead rank 0 closes the store's socket, which fails it at once.
+  void post_to_all(const std::string& text) override;
+  std::string wait_for_post(std::chrono::milliseconds timeout) override;
 
  private:
-  struct Impl;  // the c10d objects; keeps c10d and Gloo headers out of this header
+  int64_t posts_ = 0;  // messages posted (rank 0) or read (others) so far
+  struct Impl;         // the c10d objects; keeps c10d and Gloo headers out of this header
   std::unique_ptr<Impl> impl_;
   int rank_ = 0;
   int world_size_ = 1;
@@ -109,9 +114,10 @@ int free_tcp_port();
 // waits for all of them. When one exits non-zero the others get `grace` to finish (they usually
 // fail on their own when their next collective breaks), then SIGTERM, then SIGKILL 5 s later.
 // Returns the first non-zero exit code (128 + signal for a rank killed by a signal), or 0;
-// `exit_codes`, when given, receives every rank's code in rank order.
+// `exit_codes`, when given, receives every rank's code in rank order, and `pids` their process
+// ids (a run's store row names the pid of the rank that trained it).
 int spawn_local_ranks(int nproc, const std::vector<std::string>& argv, int master_port,
                       std::chrono::milliseconds grace = std::chrono::seconds(10),
-                      std::vector<int>* exit_codes = nullptr);
+                      std::vector<int>* exit_codes = nullptr, std::vector<int>* pids = nullptr);
 
 }  // namespace swavbench

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "harness/core/check.h"
+#include "harness/models/batch_norm.h"
 
 namespace swavbench {
 
@@ -18,7 +19,7 @@ ProjectionHeadImpl::ProjectionHeadImpl(int64_t in, int64_t hidden, int64_t out, 
     head->push_back(torch::nn::Linear(in, out));
   } else {
     head->push_back(torch::nn::Linear(in, hidden));
-    if (batch_norm) head->push_back(torch::nn::BatchNorm1d(hidden));
+    if (batch_norm) head->push_back(SyncableBatchNorm1d(hidden));
     head->push_back(torch::nn::ReLU());
     head->push_back(torch::nn::Linear(hidden, out));
   }

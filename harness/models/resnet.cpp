@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "harness/core/check.h"
+#include "harness/models/batch_norm.h"
 
 namespace swavbench {
 namespace {
@@ -24,7 +25,7 @@ nn::Conv2d conv1x1(int64_t in, int64_t out, int64_t stride) {
 // The projection shortcut when the block changes resolution or width: registered as a
 // Sequential so that its parameters are named downsample.0.* / downsample.1.* as in torchvision.
 nn::Sequential make_downsample(int64_t in, int64_t out, int64_t stride) {
-  return nn::Sequential(conv1x1(in, out, stride), nn::BatchNorm2d(out));
+  return nn::Sequential(conv1x1(in, out, stride), SyncableBatchNorm2d(out));
 }
 
 class BasicBlockImpl : public nn::Module {
@@ -33,9 +34,9 @@ class BasicBlockImpl : public nn::Module {
 
   BasicBlockImpl(int64_t inplanes, int64_t planes, int64_t stride)
       : conv1_(register_module("conv1", conv3x3(inplanes, planes, stride))),
-        bn1_(register_module("bn1", nn::BatchNorm2d(planes))),
+        bn1_(register_module("bn1", SyncableBatchNorm2d(planes))),
         conv2_(register_module("conv2", conv3x3(planes, planes, 1))),
-        bn2_(register_module("bn2", nn::BatchNorm2d(planes))) {
+        bn2_(register_module("bn2", SyncableBatchNorm2d(planes))) {
     if (stride != 1 || inplanes != planes * kExpansion) {
       downsample_ =
           register_module("downsample", make_downsample(inplanes, planes * kExpansion, stride));
@@ -49,13 +50,13 @@ class BasicBlockImpl : public nn::Module {
     return torch::relu(out + identity);
   }
 
-  nn::BatchNorm2d last_bn() const { return bn2_; }
+  SyncableBatchNorm2d last_bn() const { return bn2_; }
 
  private:
   nn::Conv2d conv1_;
-  nn::BatchNorm2d bn1_;
+  SyncableBatchNorm2d bn1_;
   nn::Conv2d conv2_;
-  nn::BatchNorm2d bn2_;
+  SyncableBatchNorm2d bn2_;
   nn::Sequential downsample_{nullptr};
 };
 TORCH_MODULE(BasicBlock);
@@ -68,11 +69,11 @@ class BottleneckImpl : public nn::Module {
 
   BottleneckImpl(int64_t inplanes, int64_t planes, int64_t stride)
       : conv1_(register_module("conv1", conv1x1(inplanes, planes, 1))),
-        bn1_(register_module("bn1", nn::BatchNorm2d(planes))),
+        bn1_(register_module("bn1", SyncableBatchNorm2d(planes))),
         conv2_(register_module("conv2", conv3x3(planes, planes, stride))),
-        bn2_(register_module("bn2", nn::BatchNorm2d(planes))),
+        bn2_(register_module("bn2", SyncableBatchNorm2d(planes))),
         conv3_(register_module("conv3", conv1x1(planes, planes * kExpansion, 1))),
-        bn3_(register_module("bn3", nn::BatchNorm2d(planes * kExpansion))) {
+        bn3_(register_module("bn3", SyncableBatchNorm2d(planes * kExpansion))) {
     if (stride != 1 || inplanes != planes * kExpansion) {
       downsample_ =
           register_module("downsample", make_downsample(inplanes, planes * kExpansion, stride));
@@ -87,15 +88,15 @@ class BottleneckImpl : public nn::Module {
     return torch::relu(out + identity);
   }
 
-  nn::BatchNorm2d last_bn() const { return bn3_; }
+  SyncableBatchNorm2d last_bn() const { return bn3_; }
 
  private:
   nn::Conv2d conv1_;
-  nn::BatchNorm2d bn1_;
+  SyncableBatchNorm2d bn1_;
   nn::Conv2d conv2_;
-  nn::BatchNorm2d bn2_;
+  SyncableBatchNorm2d bn2_;
   nn::Conv2d conv3_;
-  nn::BatchNorm2d bn3_;
+  SyncableBatchNorm2d bn3_;
   nn::Sequential downsample_{nullptr};
 };
 TORCH_MODULE(Bottleneck);
@@ -124,7 +125,7 @@ const ArchSpec* find_arch(const std::string& name) {
 // BN of every block is collected so that the caller can zero it after the global init pass.
 template <typename Block>
 nn::Sequential make_layer(int64_t* inplanes, int64_t planes, int64_t blocks, int64_t stride,
-                          std::vector<nn::BatchNorm2d>* last_bns) {
+                          std::vector<SyncableBatchNorm2d>* last_bns) {
   nn::Sequential layer;
   for (int64_t i = 0; i < blocks; ++i) {
     Block block(*inplanes, planes, i == 0 ? stride : 1);
@@ -172,9 +173,9 @@ ResNetImpl::ResNetImpl(const ResNetOptions& options) : options_(options) {
         nn::Conv2d(
             nn::Conv2dOptions(options.in_channels, base, 7).stride(2).padding(3).bias(false)));
   }
-  bn1_ = register_module("bn1", nn::BatchNorm2d(base));
+  bn1_ = register_module("bn1", SyncableBatchNorm2d(base));
 
-  std::vector<nn::BatchNorm2d> last_bns;
+  std::vector<SyncableBatchNorm2d> last_bns;
   int64_t inplanes = base;
   nn::Sequential* layers[4] = {&layer1_, &layer2_, &layer3_, &layer4_};
   for (int stage = 0; stage < 4; ++stage) {
@@ -192,13 +193,13 @@ ResNetImpl::ResNetImpl(const ResNetOptions& options) : options_(options) {
   for (const auto& module : modules(/*include_self=*/false)) {
     if (auto* conv = module->as<nn::Conv2d>()) {
       nn::init::kaiming_normal_(conv->weight, /*a=*/0.0, torch::kFanOut, torch::kReLU);
-    } else if (auto* bn = module->as<nn::BatchNorm2d>()) {
+    } else if (auto* bn = module->as<SyncableBatchNorm2dImpl>()) {
       nn::init::ones_(bn->weight);
       nn::init::zeros_(bn->bias);
     }
   }
   if (options.zero_init_residual) {
-    for (const nn::BatchNorm2d& bn : last_bns) nn::init::zeros_(bn->weight);
+    for (const SyncableBatchNorm2d& bn : last_bns) nn::init::zeros_(bn->weight);
   }
 }
 

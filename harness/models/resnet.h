@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "harness/models/batch_norm.h"
+
 namespace swavbench {
 
 struct ResNetOptions {
@@ -49,7 +51,7 @@ class ResNetImpl : public torch::nn::Module {
   ResNetOptions options_;
   int64_t feature_dim_ = 0;
   torch::nn::Conv2d conv1_{nullptr};
-  torch::nn::BatchNorm2d bn1_{nullptr};
+  SyncableBatchNorm2d bn1_{nullptr};
   torch::nn::Sequential layer1_{nullptr};
   torch::nn::Sequential layer2_{nullptr};
   torch::nn::Sequential layer3_{nullptr};

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include "harness/core/check.h"
@@ -12,6 +13,8 @@
 #include "harness/data/loader.h"
 #include "harness/data/multicrop.h"
 #include "harness/data/sources.h"
+#include "harness/dist/grad_sync.h"
+#include "harness/models/batch_norm.h"
 #include "harness/models/flops.h"
 #include "harness/train/optim.h"
 #include "harness/train/torch_compat.h"
@@ -40,8 +43,17 @@ AugmentOptions augment_options(const RunConfig& config) {
   return options;
 }
 
+// Writes `archive` to `final_path` atomically: a run killed while writing keeps its previous file.
+void save_atomically(torch::serialize::OutputArchive& archive, const std::string& final_path) {
+  std::string tmp = final_path + ".tmp";
+  archive.save_to(tmp);
+  fs::rename(tmp, final_path);
+}
+
+// Rank 0's checkpoint: the model and optimiser (identical on every rank, since gradients are
+// averaged), rank 0's method state, the counters and the world size that wrote it.
 void save_checkpoint(const std::string& run_dir, Method& method, const LarsSgd* optimizer,
-                     int next_epoch, int64_t iteration) {
+                     int next_epoch, int64_t iteration, int world_size) {
   torch::serialize::OutputArchive archive;
   torch::serialize::OutputArchive model;
   method.module().save(model);
@@ -56,20 +68,48 @@ void save_checkpoint(const std::string& run_dir, Method& method, const LarsSgd* 
   archive.write("method", state);
   archive.write("next_epoch", torch::tensor(static_cast<int64_t>(next_epoch)));
   archive.write("iteration", torch::tensor(iteration));
-  // Atomic replace: a run killed while writing keeps its previous checkpoint.
-  std::string final_path = checkpoint_path(run_dir);
-  std::string tmp = final_path + ".tmp";
-  archive.save_to(tmp);
-  fs::rename(tmp, final_path);
+  archive.write("world_size", torch::tensor(static_cast<int64_t>(world_size)));
+  save_atomically(archive, checkpoint_path(run_dir));
+}
+
+// Ranks other than 0 keep what is theirs alone (SwAV's per-rank feature queue) in a file of their
+// own next to the checkpoint.
+void save_rank_state(const std::string& run_dir, Method& method, int rank) {
+  torch::serialize::OutputArchive archive;
+  torch::serialize::OutputArchive state;
+  method.save_state(state);
+  archive.write("method", state);
+  save_atomically(archive, rank_state_path(run_dir, rank));
+}
+
+void load_rank_state(const std::string& run_dir, Method& method, int rank, torch::Device device) {
+  const std::string path = rank_state_path(run_dir, rank);
+  SB_INPUT_CHECK(fs::exists(path),
+                 "{}: rank {}'s state is missing next to the checkpoint; resume with the same "
+                 "number of processes that wrote it, or retrain (--force)",
+                 path, rank);
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path, device);
+  } catch (const c10::Error& e) {
+    throw InputError(fmt::format("{}: cannot read rank {}'s state ({}); retrain with --force", path,
+                                 rank, e.what_without_backtrace()));
+  }
+  torch::serialize::InputArchive state;
+  archive.read("method", state);
+  method.load_state(state);
 }
 
 struct LoadedCheckpoint {
   int next_epoch = 0;
   int64_t iteration = 0;
+  int world_size = 1;
 };
 
+// `with_method_state` false skips the method's training state (queues), which evaluation does not
+// need and which, for a multi-process run, is shaped for that run's world size.
 LoadedCheckpoint load_checkpoint(const std::string& path, Method& method, LarsSgd* optimizer,
-                                 torch::Device device) {
+                                 torch::Device device, bool with_method_state = true) {
   torch::serialize::InputArchive archive;
   try {
     archive.load_from(path, device);
@@ -85,13 +125,19 @@ LoadedCheckpoint load_checkpoint(const std::string& path, Method& method, LarsSg
     archive.read("optimizer", opt);
     optimizer->load(opt);
   }
-  torch::serialize::InputArchive state;
-  archive.read("method", state);
-  method.load_state(state);
+  if (with_method_state) {
+    torch::serialize::InputArchive state;
+    archive.read("method", state);
+    method.load_state(state);
+  }
   torch::Tensor next_epoch, iteration;
   archive.read("next_epoch", next_epoch);
   archive.read("iteration", iteration);
-  return {static_cast<int>(next_epoch.item<int64_t>()), iteration.item<int64_t>()};
+  torch::Tensor world_size;
+  // Checkpoints written before the world size was recorded came from single-process runs.
+  const int world =
+      archive.try_read("world_size", world_size) ? static_cast<int>(world_size.item<int64_t>()) : 1;
+  return {static_cast<int>(next_epoch.item<int64_t>()), iteration.item<int64_t>(), world};
 }
 
 std::unique_ptr<Method> build_method(const RunConfig& config, const Dataset& data,
@@ -107,6 +153,10 @@ std::unique_ptr<Method> build_method(const RunConfig& config, const Dataset& dat
 }  // namespace
 
 std::string checkpoint_path(const std::string& run_dir) { return run_dir + "/checkpoint.pt"; }
+
+std::string rank_state_path(const std::string& run_dir, int rank) {
+  return fmt::format("{}/method_rank{}.pt", run_dir, rank);
+}
 
 std::string weights_digest(torch::nn::Module& module) {
   std::map<std::string, torch::Tensor> tensors;
@@ -127,7 +177,11 @@ torch::Device resolve_device(const std::string& device) {
     SB_INPUT_CHECK(torch::cuda::is_available(),
                    "device 'cuda' was asked for, but this build of LibTorch sees no CUDA device "
                    "(swavbench --version says what the linked LibTorch supports)");
-    return torch::Device(torch::kCUDA);
+    // One GPU per rank, as torchrun lays jobs out: LOCAL_RANK picks this rank's device.
+    int index = 0;
+    if (const char* local_rank = std::getenv("LOCAL_RANK"))
+      index = std::max(0, std::atoi(local_rank)) % std::max<int>(1, torch::cuda::device_count());
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
   }
   return torch::Device(torch::kCPU);
 }
@@ -149,6 +203,14 @@ TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
   auto data = balanced_subset_of(full, config.subset, static_cast<uint64_t>(config.seed));
 
   std::unique_ptr<Method> method = build_method(config, *data, device, collective);
+  const int world = collective.world_size();
+  const int rank = collective.rank();
+  if (world > 1) {
+    // DistributedDataParallel's start: every rank from rank 0's weights. With sync_bn, BatchNorm
+    // normalises with the global batch's statistics (the paper's SyncBatchNorm).
+    broadcast_parameters(method->module(), collective);
+    if (config.sync_bn) set_sync_batch_norm(method->module(), &collective);
+  }
   const bool cuda = device.is_cuda();
   if (cuda) {
     // GPU settings of the CUDA path: NHWC convolutions (tensor cores) and cuDNN autotuning for
@@ -158,7 +220,8 @@ TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
   }
   TrainOutcome outcome;
   if (!method->trains()) {
-    save_checkpoint(run_dir, *method, nullptr, 0, 0);
+    if (rank == 0) save_checkpoint(run_dir, *method, nullptr, 0, 0, world);
+    collective.barrier();
     outcome.weights_sha256 = weights_digest(method->module());
     return outcome;
   }
@@ -170,6 +233,8 @@ TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
   opt_options.trust_coefficient = config.trust_coefficient;
   opt_options.lars_exclude_bn_bias = config.lars_exclude_bn_bias;
   LarsSgd optimizer(method->trainable_parameters(), opt_options);
+  std::vector<torch::Tensor> synced_params;
+  for (const auto& named : method->trainable_parameters()) synced_params.push_back(named.second);
 
   const int64_t per_rank_batch = config.batch_size / collective.world_size();
   SB_INPUT_CHECK(per_rank_batch * collective.world_size() == config.batch_size,
@@ -211,6 +276,12 @@ TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
   int64_t iteration = 0;
   if (fs::exists(checkpoint_path(run_dir))) {
     LoadedCheckpoint ckpt = load_checkpoint(checkpoint_path(run_dir), *method, &optimizer, device);
+    SB_INPUT_CHECK(ckpt.world_size == world,
+                   "{}: written by {} process(es), resumed with {}: the per-rank queues and "
+                   "sampler shards only continue with the same number (--nproc {}), or retrain "
+                   "(--force)",
+                   checkpoint_path(run_dir), ckpt.world_size, world, ckpt.world_size);
+    if (rank > 0) load_rank_state(run_dir, *method, rank, device);
     start_epoch = ckpt.next_epoch;
     iteration = ckpt.iteration;
     outcome.resumed_from_epoch = start_epoch;
@@ -248,7 +319,21 @@ TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
         CudaAutocastBf16 autocast(cuda && config.precision == "bf16");
         out = method->loss(*batch, iteration, epoch);
       }
-      double loss_value = out.loss.item<double>();
+      double loss_value = 0;
+      if (world > 1) {
+        // The logged loss and logs are means over ranks (each rank's are means over its own
+        // samples), so every rank sees the same numbers and stops on the same NaN.
+        std::vector<double> values{out.loss.item<double>()};
+        for (const auto& [k, v] : out.logs) values.push_back(v);
+        torch::Tensor packed = torch::tensor(values, torch::kFloat64).to(device);
+        collective.all_reduce_sum(packed);
+        packed = packed.to(torch::kCPU) / world;
+        loss_value = packed[0].item<double>();
+        int64_t i = 1;
+        for (auto& [k, v] : out.logs) v = packed[i++].item<double>();
+      } else {
+        loss_value = out.loss.item<double>();
+      }
       if (!std::isfinite(loss_value)) {
         throw RunFailure(fmt::format(
             "loss became {} at iteration {} (epoch {}); the last good checkpoint (end of epoch "
@@ -257,10 +342,14 @@ TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
       }
       optimizer.zero_grad();
       out.loss.backward();
+      // Each rank's loss is the mean over its samples: the mean of the ranks' gradients is the
+      // gradient of the global batch's mean loss.
+      if (world > 1) average_gradients(synced_params, collective);
       method->after_backward(iteration);
       optimizer.step();
       method->after_step(iteration);
 
+      if (callbacks.on_step) callbacks.on_step(iteration, loss_value);
       loss_sum += loss_value;
       for (const auto& [k, v] : out.logs) log_sums[k] += v;
       ++batches;
@@ -308,7 +397,11 @@ TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
               "(queue_start_epoch), or lower epsilon");
       }
     }
-    if (collective.rank() == 0) save_checkpoint(run_dir, *method, &optimizer, epoch + 1, iteration);
+    if (rank == 0) {
+      save_checkpoint(run_dir, *method, &optimizer, epoch + 1, iteration, world);
+    } else {
+      save_rank_state(run_dir, *method, rank);
+    }
     collective.barrier();
     outcome.epochs_done = epoch + 1;
     if (callbacks.on_epoch) callbacks.on_epoch(report);
@@ -327,7 +420,7 @@ std::unique_ptr<Method> load_trained_method(const RunConfig& config, const std::
   std::unique_ptr<Method> method = build_method(config, *full, device, local_collective());
   std::string path = checkpoint_path(run_dir);
   SB_INPUT_CHECK(fs::exists(path), "{}: the run's checkpoint is missing", path);
-  load_checkpoint(path, *method, nullptr, device);
+  load_checkpoint(path, *method, nullptr, device, /*with_method_state=*/false);
   method->module().eval();
   return method;
 }

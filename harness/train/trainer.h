@@ -34,6 +34,8 @@ struct TrainCallbacks {
       on_alarm;
   std::function<void(int epoch, int64_t batch, int64_t batches, double loss, double img_per_s)>
       on_progress;
+  // After every optimiser step: the iteration and its loss (the mean over ranks).
+  std::function<void(int64_t iteration, double loss)> on_step;
   // Called at the end of each epoch, before the checkpoint; its values join the epoch's logs
   // (e.g. the kNN monitor). It must not change the weights.
   std::function<std::map<std::string, double>(Method& method, int epoch)> monitor;
@@ -53,12 +55,19 @@ class RunFailure : public std::runtime_error {
 };
 
 std::string checkpoint_path(const std::string& run_dir);
+// Where rank R (> 0) of a multi-process run keeps its own method state (SwAV's queue).
+std::string rank_state_path(const std::string& run_dir, int rank);
 
 // SHA-256 over every parameter and buffer (name, shape, float bytes, in name order): equal
 // digests mean bit-identical weights, whatever the checkpoint container's byte layout.
 std::string weights_digest(torch::nn::Module& module);
 
-// Trains, resuming from run_dir's checkpoint when there is one.
+// Trains, resuming from run_dir's checkpoint when there is one. With a multi-process
+// `collective`, every rank calls this with the same config and run_dir: the loader gives each rank
+// its shard of every global batch (config.batch_size is global), gradients are averaged after
+// backward, BatchNorm is synchronised when config.sync_bn, the logged loss is the mean over ranks;
+// rank 0 writes the checkpoint and ranks > 0 their own method state (rank_state_path). Callbacks
+// are meant for rank 0 (the others pass none).
 TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
                        const TrainCallbacks& callbacks, Collective& collective);
 

@@ -1,0 +1,345 @@
+#include "harness/cli/bench_command.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "harness/core/build_info.h"
+#include "harness/core/check.h"
+#include "harness/core/text.h"
+#include "harness/store/store.h"
+
+namespace swavbench {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+struct BenchArgs {
+  std::string filter;
+  double min_time = 0.5;
+  std::string db;
+};
+
+std::string default_db_path() {
+  if (const char* env = std::getenv("SWAVBENCH_DB")) return env;
+  return "results/swavbench.sqlite";
+}
+
+// <dir of the running swavbench>/bench: where the build puts bench/bench_*.
+fs::path bench_dir() {
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  SB_CHECK(!ec, "cannot resolve /proc/self/exe: {}", ec.message());
+  return exe.parent_path() / "bench";
+}
+
+std::vector<fs::path> bench_executables(const fs::path& dir) {
+  std::vector<fs::path> exes;
+  std::error_code ec;
+  if (fs::is_directory(dir, ec)) {
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.rfind("bench_", 0) != 0 || !entry.is_regular_file(ec)) continue;
+      if (::access(entry.path().c_str(), X_OK) != 0) continue;
+      exes.push_back(entry.path());
+    }
+  }
+  std::sort(exes.begin(), exes.end());
+  SB_INPUT_CHECK(!exes.empty(),
+                 "no benchmark executables (bench_*) in {}: swavbench bench runs the Google "
+                 "Benchmark programs built next to the swavbench binary (configure with "
+                 "-DSWAVBENCH_BUILD_BENCH=ON and build them, e.g. `cmake --build build`)",
+                 dir.string());
+  return exes;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Runs argv[0] with argv, stdout and stderr to the given files ("/dev/null" to drop); returns the
+// exit status (128 + signal when killed).
+int run_child(const std::vector<std::string>& argv, const std::string& out_path,
+              const std::string& err_path) {
+  // Everything the child needs is prepared before fork: after it, only async-signal-safe calls.
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::cout << std::flush;
+  pid_t pid = ::fork();
+  SB_CHECK(pid >= 0, "fork failed");
+  if (pid == 0) {
+    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (out < 0 || err < 0) ::_exit(127);
+    ::dup2(out, STDOUT_FILENO);
+    ::dup2(err, STDERR_FILENO);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return 127;
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 127;
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "swavbench_bench.XXXXXX").string();
+    SB_CHECK(::mkdtemp(pattern.data()) != nullptr, "cannot create a temporary folder");
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) lines.push_back(line);
+  return lines;
+}
+
+// The benchmark names `exe` has that match `filter` (all when empty).
+std::vector<std::string> list_benchmarks(const fs::path& exe, const std::string& filter,
+                                         const TempDir& tmp) {
+  std::vector<std::string> argv{exe.string(), "--benchmark_list_tests=true"};
+  if (!filter.empty()) argv.push_back("--benchmark_filter=" + filter);
+  const std::string out = tmp.path() + "/list.out", err = tmp.path() + "/list.err";
+  int status = run_child(argv, out, err);
+  if (status != 0)
+    throw InputError(fmt::format(
+        "{} --benchmark_list_tests failed (exit {}){}: {}", exe.filename().string(), status,
+        filter.empty() ? "" : fmt::format(" with --filter '{}'", filter), read_file(err)));
+  return lines_of(read_file(out));
+}
+
+struct Figure {
+  double value = 0;
+  std::string unit;
+  bool higher_is_better = false;
+};
+
+// items_per_second -> img/s (every benchmark here counts images, unless its label says
+// "items=<noun>"); else the real time per iteration in ms.
+Figure figure_of(const json& b) {
+  Figure f;
+  if (b.contains("items_per_second") && b["items_per_second"].is_number()) {
+    f.value = b["items_per_second"].get<double>();
+    std::string noun = "img";
+    const std::string label = b.value("label", "");
+    if (label.rfind("items=", 0) == 0 && label.size() > 6) noun = label.substr(6);
+    f.unit = noun + "/s";
+    f.higher_is_better = true;
+    return f;
+  }
+  double t = b.value("real_time", 0.0);
+  const std::string unit = b.value("time_unit", "ns");
+  const double to_ms = unit == "ns" ? 1e-6 : unit == "us" ? 1e-3 : unit == "ms" ? 1.0 : 1e3;
+  f.value = t * to_ms;
+  f.unit = "ms/iter";
+  f.higher_is_better = false;
+  return f;
+}
+
+std::string short_sha(const std::string& sha) {
+  std::string s = sha.substr(0, std::min<size_t>(10, sha.size()));
+  if (sha.size() > 10 && sha.find("-dirty") != std::string::npos) s += "-dirty";
+  return s;
+}
+
+std::string format_number(double v) {
+  if (v >= 1e5) return fmt::format("{:.0f}", v);
+  if (v >= 100) return fmt::format("{:.1f}", v);
+  if (v >= 1) return fmt::format("{:.3f}", v);
+  return fmt::format("{:.4g}", v);
+}
+
+int do_bench(const BenchArgs& args) {
+  SB_INPUT_CHECK(args.min_time > 0, "--min-time must be > 0 seconds, got {}", args.min_time);
+  const fs::path dir = bench_dir();
+  const std::vector<fs::path> exes = bench_executables(dir);
+  TempDir tmp;
+
+  // Which executables hold a matching benchmark: start only those.
+  std::vector<std::pair<fs::path, std::vector<std::string>>> plan;
+  size_t matched = 0;
+  for (const auto& exe : exes) {
+    std::vector<std::string> names = list_benchmarks(exe, args.filter, tmp);
+    matched += names.size();
+    if (!names.empty()) plan.emplace_back(exe, std::move(names));
+  }
+  if (matched == 0) {
+    std::string all;
+    size_t count = 0;
+    for (const auto& exe : exes)
+      for (const auto& name : list_benchmarks(exe, "", tmp)) {
+        if (count++ < 40) all += "\n  " + name;
+      }
+    if (count > 40) all += fmt::format("\n  ... ({} in all)", count);
+    throw InputError(fmt::format(
+        "--filter '{}' matches no benchmark in the {} executable(s) of {} (a regular expression "
+        "on the benchmark names, as --benchmark_filter); the benchmarks are:{}",
+        args.filter, exes.size(), dir.string(), all));
+  }
+
+  Store store(args.db);
+  const std::string sha = SWAVBENCH_GIT_SHA;
+  const std::string host = hostname();
+  std::cout << fmt::format(
+                   "bench: {} benchmark(s) in {} executable(s) of {}, min time {} s; git {}\n",
+                   matched, plan.size(), dir.string(), args.min_time, short_sha(sha))
+            << std::flush;
+
+  struct Line {
+    std::string name, value, unit, previous, speedup;
+  };
+  std::vector<Line> table;
+  int failures = 0, stored = 0;
+  for (const auto& [exe, names] : plan) {
+    const std::string exe_name = exe.filename().string();
+    const std::string out_json = tmp.path() + "/" + exe_name + ".json";
+    const std::string err_path = tmp.path() + "/" + exe_name + ".err";
+    std::vector<std::string> argv{exe.string(), "--benchmark_format=json",
+                                  "--benchmark_out=" + out_json, "--benchmark_out_format=json",
+                                  fmt::format("--benchmark_min_time={}", args.min_time)};
+    if (!args.filter.empty()) argv.push_back("--benchmark_filter=" + args.filter);
+    std::cout << fmt::format("  running {} ({} benchmark(s))\n", exe_name, names.size())
+              << std::flush;
+    int status = run_child(argv, "/dev/null", err_path);
+    const std::string err = read_file(err_path);
+    if (status != 0) {
+      ++failures;
+      std::cout << fmt::format("  {} failed (exit {}):\n{}\n", exe_name, status, err);
+      continue;
+    }
+    json doc = json::parse(read_file(out_json), nullptr, false);
+    if (doc.is_discarded() || !doc.contains("benchmarks")) {
+      ++failures;
+      std::cout << fmt::format("  {} wrote no readable JSON to {}\n{}\n", exe_name, out_json, err);
+      continue;
+    }
+    json context = doc.value("context", json::object());
+    for (const json& b : doc["benchmarks"]) {
+      const std::string name = b.value("name", "?");
+      if (b.value("error_occurred", false)) {
+        std::cout << fmt::format("  skipped {}: {}\n", name, b.value("error_message", "error"));
+        continue;
+      }
+      Figure f = figure_of(b);
+      BenchRow row;
+      row.name = name;
+      row.value = f.value;
+      row.unit = f.unit;
+      row.git_sha = sha;
+      row.host = host;
+      row.extra_json = json{
+          {"counters", b},
+          {"context", context},
+          {"executable", exe_name},
+          {"min_time", args.min_time},
+          {"filter",
+           args.filter}}.dump();
+
+      // The most recent row of this name and unit recorded at another git sha.
+      Line line{name, format_number(f.value), f.unit, "—", "—"};
+      std::vector<BenchRow> previous = store.bench_rows(name);
+      for (auto it = previous.rbegin(); it != previous.rend(); ++it) {
+        if (it->git_sha == sha || it->unit != f.unit || it->value <= 0) continue;
+        const double speedup = f.higher_is_better ? f.value / it->value : it->value / f.value;
+        line.previous = fmt::format("{} @ {}{}", format_number(it->value), short_sha(it->git_sha),
+                                    it->host == host ? "" : " (" + it->host + ")");
+        line.speedup = fmt::format("x{:.2f} {}", speedup,
+                                   speedup > 1.03   ? "faster"
+                                   : speedup < 0.97 ? "slower"
+                                                    : "same");
+        break;
+      }
+      store.add_bench(row);
+      ++stored;
+      table.push_back(line);
+    }
+  }
+
+  // The table: figure now, the previous sha's, and the speed-up (> 1 is faster, whatever the
+  // unit's direction).
+  std::vector<size_t> w{9, 5, 4, 8, 8};
+  auto width = [](const std::string& s) {
+    size_t n = 0;
+    for (unsigned char c : s)
+      if ((c & 0xC0) != 0x80) ++n;
+    return n;
+  };
+  for (const auto& l : table) {
+    w[0] = std::max(w[0], width(l.name));
+    w[1] = std::max(w[1], width(l.value));
+    w[2] = std::max(w[2], width(l.unit));
+    w[3] = std::max(w[3], width(l.previous));
+  }
+  auto pad = [&](const std::string& s, size_t n, bool right) {
+    size_t have = width(s);
+    if (have >= n) return s;
+    return right ? std::string(n - have, ' ') + s : s + std::string(n - have, ' ');
+  };
+  std::cout << "\n"
+            << pad("benchmark", w[0], false) << "  " << pad("value", w[1], true) << "  "
+            << pad("unit", w[2], false) << "  " << pad("previous", w[3], true) << "  speed-up\n";
+  std::cout << std::string(w[0], '-') << "  " << std::string(w[1], '-') << "  "
+            << std::string(w[2], '-') << "  " << std::string(w[3], '-') << "  --------\n";
+  for (const auto& l : table)
+    std::cout << pad(l.name, w[0], false) << "  " << pad(l.value, w[1], true) << "  "
+              << pad(l.unit, w[2], false) << "  " << pad(l.previous, w[3], true) << "  "
+              << l.speedup << "\n";
+  std::cout << fmt::format(
+      "\nbench: stored {} row(s) in {} (table bench, git {}, host {}); previous = the latest row "
+      "of the same name at another git sha\n",
+      stored, args.db, short_sha(sha), host);
+  if (failures > 0) {
+    std::cout << fmt::format("bench: {} executable(s) failed\n", failures);
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+Subcommand add_bench_command(CLI::App& app) {
+  auto args = std::make_shared<BenchArgs>();
+  args->db = default_db_path();
+  CLI::App* cmd = app.add_subcommand(
+      "bench", "run the micro-benchmarks (bench/bench_*), store and compare their figures");
+  cmd->add_option("--filter", args->filter,
+                  "regular expression on benchmark names (as --benchmark_filter)");
+  cmd->add_option("--min-time", args->min_time, "minimum seconds per benchmark")
+      ->capture_default_str();
+  cmd->add_option("--db", args->db, "results database")->capture_default_str();
+  return {cmd, [args] { return do_bench(*args); }};
+}
+
+}  // namespace swavbench

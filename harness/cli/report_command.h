@@ -1,0 +1,13 @@
+// `swavbench report --out DIR [--db PATH]`: the self-contained HTML report of a results
+// database (harness/report/html_report.h), wired into run_cli through subcommand.h.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "harness/cli/subcommand.h"
+
+namespace swavbench {
+
+Subcommand add_report_command(CLI::App& app);
+
+}  // namespace swavbench

@@ -1,0 +1,52 @@
+// The paper's tables regenerated from the store (`swavbench tables --table NAME`), each cell
+// "mean ± std (n)" over seeds, with the published number beside ours where the setting matches
+// and the differing setting named where it does not. Torch-free.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "harness/store/store.h"
+
+namespace swavbench {
+
+// A published reference value (one row of results/paper.csv).
+struct PaperValue {
+  std::string table, method, arch, epochs, batch, crops, dataset, protocol, metric;
+  double value = 0;
+  std::string source;
+};
+
+// Reads results/paper.csv; throws InputError naming the file and line on a malformed row.
+std::vector<PaperValue> read_paper_csv(const std::string& path);
+
+// A rendered table: cells are already formatted text.
+struct PaperTable {
+  std::string name;   // linear | semisup | transfer | crops | batch | prototypes
+  std::string title;  // e.g. "Table 4 (multi-crop ablation): top-1 %, mean ± std (n)"
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> notes;  // settings named where ours differ from the paper's
+  std::string align;               // one 'l' or 'r' per column of `header`
+};
+
+// The six names, in the paper's order.
+std::vector<std::string> paper_table_names();
+
+// Builds one table from the completed runs in the store. Throws InputError for an unknown name
+// (listing the six). A table with no matching runs has no rows and a note saying which suite
+// fills it.
+PaperTable build_paper_table(Store& store, const std::string& name,
+                             const std::vector<PaperValue>& paper);
+
+// format: md | csv | latex (booktabs, compiles) | html (a <table> fragment, escaped).
+std::string format_paper_table(const PaperTable& table, const std::string& format);
+
+// `swavbench tables --table NAME`: one table, or every table ("all") separated by blank lines.
+std::string render_paper_tables(Store& store, const std::string& name,
+                                const std::vector<PaperValue>& paper, const std::string& format);
+
+// "mean ± std (n)" over the finite values ("70.00 (1)" for one; "—" for none); NaNs counted.
+std::string paper_cell_text(const std::vector<double>& values);
+
+}  // namespace swavbench
