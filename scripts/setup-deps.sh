@@ -20,6 +20,7 @@ packages=(
   clang-format
   gnuplot-nox                 # swavbench report: PNG + SVG plots
   chromium                    # the report test renders the HTML page headless
+  texlive-latex-base texlive-latex-recommended  # a test compiles `tables --format latex` (booktabs)
 )
 
 missing=()

@@ -175,6 +175,11 @@ json RunDriver::pretrain(const json& table, const std::string& where) {
     row = *store_.run_by_id(existing->id);
     resume_from = static_cast<int>(store_.epochs(row.id).size());
   } else {
+    // A run this database has never seen starts fresh, even if another database kept in the same
+    // folder left a checkpoint of the same config in runs/<hash>/.
+    fs::remove(checkpoint_path(dir));
+    for (int rank = 1; fs::exists(rank_state_path(dir, rank)); ++rank)
+      fs::remove(rank_state_path(dir, rank));
     row.hash = hash;
     row.config_json = config.to_json().dump();
     row.method = config.method;

@@ -40,6 +40,12 @@ b=$(sql "select value from evals where metric = 'top1_k20'")
 python3 -c "import sys; sys.exit(0 if abs($a - $b) <= 0.5 else 1)" || fail "kNN: 1 process $a, 2 processes $b"
 [ -f "$WORK/runs/$one_hash/method_rank1.pt" ] || fail "rank 1's queue file is missing"
 
+# Another database in the same folder shares runs/<hash>/ but not the 2-process checkpoint: its
+# run starts fresh with one process instead of refusing to resume a 2-process run.
+expect_exit 0 "$SWAVBENCH" run run.lua --threads 1 --db "$WORK/other.sqlite"
+expect_in "$OUT" "training run #1"
+[ ! -f "$WORK/runs/$one_hash/method_rank1.pt" ] || fail "a stale rank file survived a fresh run"
+
 # Bad input: a global batch the ranks cannot split, and --nproc inside a launcher's environment.
 expect_exit 2 "$SWAVBENCH" run run.lua --nproc 2 --set batch_size=63 --db "$WORK/bad/r.sqlite"
 expect_in "$OUT" "batch_size 63 is not divisible by the number of processes 2"

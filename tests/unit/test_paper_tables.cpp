@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -432,6 +433,33 @@ TEST_F(PaperTableTest, AllRendersTheSixTablesSeparatedByBlankLines) {
     }
     pos = at;
   }
+}
+
+}  // namespace
+}  // namespace swavbench
+
+namespace swavbench {
+namespace {
+
+// The LaTeX of all six tables, with the paper column filled and notes full of % and _,
+// compiles with pdflatex and booktabs (scripts/setup-deps.sh installs both).
+TEST_F(PaperTableTest, LatexOfAllSixTablesCompilesWithBooktabs) {
+  ASSERT_EQ(std::system("command -v pdflatex >/dev/null 2>&1"), 0)
+      << "pdflatex is missing: run scripts/setup-deps.sh (texlive-latex-base, "
+         "texlive-latex-recommended)";
+  add_run("ablation_crops.lua", json::object(), {{"knn", "top1_k20", 75.0}});
+  add_run("transfer.lua", json::object(), {{"voc07_svm", "map", 50.5}});
+  const std::string body = render_paper_tables(*store_, "all", paper_, "latex");
+  write_file("tables.tex", body);
+  write_file("doc.tex",
+             "\\documentclass{article}\n\\usepackage{booktabs}\n"
+             "\\usepackage[margin=1cm,landscape]{geometry}\n\\begin{document}\n"
+             "\\input{tables.tex}\n\\end{document}\n");
+  const std::string command = "cd '" + dir_ +
+                              "' && pdflatex -interaction=nonstopmode -halt-on-error doc.tex "
+                              ">latex.log 2>&1";
+  EXPECT_EQ(std::system(command.c_str()), 0) << "see " << dir_ << "/latex.log";
+  EXPECT_TRUE(std::ifstream(dir_ + "/doc.pdf").good());
 }
 
 }  // namespace
