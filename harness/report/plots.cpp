@@ -290,20 +290,25 @@ std::string gnuplot_script(const BarChart& chart, const std::string& data, const
   const char* fmt_value = chart.kind == "throughput" ? "%.0f" : "%.2f";
   size_t longest = 0;
   for (const Bar& b : chart.bars) longest = std::max(longest, b.name.size());
+  // Past a handful of bars the value labels no longer fit side by side: they stand upright
+  // inside their bars, from the base.
+  const bool upright_labels = chart.bars.size() > 5;
   std::string setup = fmt::format(
       "set title {}\nset ylabel {}\nset grid ytics\nunset key\n"
       "set style fill solid 0.6 border -1\nset boxwidth 0.6\n"
-      "set xrange [-0.6:{}]\nset yrange [0:*]\nset offsets 0, 0, graph 0.12, 0\n",
+      "set xrange [-0.6:{}]\nset yrange [0:*]\nset offsets 0, 0, graph {}, 0\n",
       gnuplot_quote(chart.title), gnuplot_quote(chart.ylabel),
-      number(static_cast<double>(chart.bars.size()) - 0.4));
+      number(static_cast<double>(chart.bars.size()) - 0.4), upright_labels ? "0.05" : "0.12");
   if (chart.bars.size() * longest > 60) setup += "set xtics rotate by -25\n";
   std::string label = fmt::format(
       "($4 > 1 ? sprintf(\"{0} ± {0} (n=%d)\", $2, $3, $4) : sprintf(\"{0} (n=%d)\", $2, $4))",
       fmt_value);
   std::string plot = fmt::format(
       "plot {0} using 0:2:3:xtic(1) with boxerrorbars lc rgb \"#4e79a7\" lw 1.5, \\\n"
-      "     {0} using 0:($2 + $3):{1} with labels offset 0,0.9 notitle\n",
-      gnuplot_quote(data), label);
+      "     {0} using 0:{3}:{1} with labels {2} notitle\n",
+      gnuplot_quote(data), label,
+      upright_labels ? "rotate by 90 left offset 0,0.6" : "offset 0,0.9",
+      upright_labels ? "(0)" : "($2 + $3)");
   return both_terminals(setup, plot, png, svg, options);
 }
 
