@@ -31,11 +31,6 @@ struct BenchArgs {
   std::string db;
 };
 
-std::string default_db_path() {
-  if (const char* env = std::getenv("SWAVBENCH_DB")) return env;
-  return "results/swavbench.sqlite";
-}
-
 // <dir of the running swavbench>/bench: where the build puts bench/bench_*.
 fs::path bench_dir() {
   std::error_code ec;

@@ -39,11 +39,6 @@ constexpr int kExitOk = 0;
 constexpr int kExitRunFailed = 1;
 constexpr int kExitBadInput = 2;
 
-std::string default_db_path() {
-  if (const char* env = std::getenv("SWAVBENCH_DB")) return env;
-  return "results/swavbench.sqlite";
-}
-
 // The BLAS library this process actually loaded (Debian's LibTorch calls libblas.so.3, which
 // the alternatives system points at OpenBLAS or at the slow reference BLAS).
 std::string loaded_blas() {
@@ -171,12 +166,7 @@ int do_run(const RunArgs& args) {
     if (env.rank > 0) return run_worker(*group);
   }
   DriverOptions options;
-  for (const auto& s : args.sets) {
-    auto eq = s.find('=');
-    SB_INPUT_CHECK(eq != std::string::npos && eq > 0,
-                   "--set '{}' must be key=value (e.g. --set epochs=1)", s);
-    options.overrides[s.substr(0, eq)] = parse_set_value(s.substr(eq + 1));
-  }
+  options.overrides = parse_set_overrides(args.sets);
   if (!args.device.empty()) options.overrides["device"] = args.device;
   options.dry_run = args.dry_run;
   options.force = args.force;
@@ -265,6 +255,22 @@ void ensure_passive_openmp(char** argv) {
 }
 
 }  // namespace
+
+std::string default_db_path() {
+  if (const char* env = std::getenv("SWAVBENCH_DB")) return env;
+  return "results/swavbench.sqlite";
+}
+
+json parse_set_overrides(const std::vector<std::string>& sets) {
+  json overrides = json::object();
+  for (const auto& s : sets) {
+    auto eq = s.find('=');
+    SB_INPUT_CHECK(eq != std::string::npos && eq > 0,
+                   "--set '{}' must be key=value (e.g. --set epochs=1)", s);
+    overrides[s.substr(0, eq)] = parse_set_value(s.substr(eq + 1));
+  }
+  return overrides;
+}
 
 int run_cli(int argc, char** argv) {
   ensure_passive_openmp(argv);

@@ -294,12 +294,7 @@ int do_regress(const RegressArgs& args) {
   const std::string script = find_ci_script(args.script);
 
   DriverOptions options;
-  for (const auto& s : args.sets) {
-    auto eq = s.find('=');
-    SB_INPUT_CHECK(eq != std::string::npos && eq > 0,
-                   "--set '{}' must be key=value (e.g. --set epsilon=5)", s);
-    options.overrides[s.substr(0, eq)] = parse_set_value(s.substr(eq + 1));
-  }
+  options.overrides = parse_set_overrides(args.sets);
   std::unique_ptr<TempDir> temp;
   std::string db = args.db;
   if (db.empty()) {

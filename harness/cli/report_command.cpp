@@ -14,12 +14,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Same rule as the other commands (commands.cpp): $SWAVBENCH_DB, else the repo-relative default.
-std::string report_default_db_path() {
-  if (const char* env = std::getenv("SWAVBENCH_DB")) return env;
-  return "results/swavbench.sqlite";
-}
-
 // results/paper.csv from the current directory, else from the source tree; "" when neither.
 std::string default_paper_csv() {
   for (const std::string& candidate :
@@ -29,7 +23,7 @@ std::string default_paper_csv() {
 }
 
 struct ReportArgs {
-  std::string db = report_default_db_path();
+  std::string db = default_db_path();
   std::string out;
   std::string paper_csv;
   std::string group_by = "label";

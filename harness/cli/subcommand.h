@@ -5,6 +5,9 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 namespace swavbench {
 
@@ -12,5 +15,13 @@ struct Subcommand {
   CLI::App* app = nullptr;      // the parsed subcommand; `*app` is true when it was chosen
   std::function<int()> action;  // returns the exit code (0 ok, 1 run failed); throws InputError
 };
+
+// The results database every command uses unless --db says otherwise: $SWAVBENCH_DB, else
+// results/swavbench.sqlite (relative to the working directory).
+std::string default_db_path();
+
+// `--set key=value` arguments as a JSON object of overrides (values parsed by parse_set_value).
+// Throws InputError naming a malformed one.
+nlohmann::json parse_set_overrides(const std::vector<std::string>& sets);
 
 }  // namespace swavbench

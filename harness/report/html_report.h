@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "harness/report/plots.h"
+#include "harness/report/table.h"  // html_escape
 #include "harness/store/store.h"
 
 namespace swavbench {
@@ -31,9 +32,6 @@ struct ReportSummary {
 // Writes options.out_dir/index.html and options.out_dir/plots/. Throws InputError when gnuplot
 // is missing (and there is something to plot) or paper_csv is malformed.
 ReportSummary write_html_report(Store& store, const ReportOptions& options);
-
-// &, <, >, " and ' as entities.
-std::string html_escape(const std::string& text);
 
 // Standard base64 (RFC 4648, with padding).
 std::string base64_encode(const std::string& bytes);

@@ -24,6 +24,11 @@ struct CellStats {
 };
 CellStats cell_stats(const std::vector<double>& values);
 
+// A CSV field, quoted (with "" for ") when it holds a comma, a quote or a newline.
+std::string csv_field(const std::string& s);
+// Text escaped for HTML element content and attribute values (& < > " ').
+std::string html_escape(const std::string& text);
+
 // Renders the table. Cells are "mean ± std (n)"; a metric never measured for a row is "—".
 // Throws InputError when a metric or key is not of the form the spec needs.
 std::string render_table(Store& store, const TableSpec& spec);
