@@ -371,7 +371,8 @@ TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
     for (const auto& [k, v] : log_sums) report.logs[k] = v / std::max<int64_t>(1, batches);
     report.logs["model_gflop_per_s"] = report.img_per_s * flops_per_image / 1e9;
     report.logs["gemm_gflop_per_s"] = gemm_flops / 1e9;
-    report.logs["mfu"] = report.img_per_s * flops_per_image / gemm_flops;
+    // img/s counts every rank's images; each rank measured its own GEMM rate (ranks are alike).
+    report.logs["mfu"] = report.img_per_s * flops_per_image / (gemm_flops * world);
     if (callbacks.monitor) {
       for (const auto& [k, v] : callbacks.monitor(*method, epoch)) report.logs[k] = v;
     }
