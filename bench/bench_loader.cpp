@@ -21,7 +21,9 @@
 namespace swavbench {
 namespace {
 
-std::shared_ptr<const Dataset> fashion_mnist() {
+// The Fashion-MNIST training set, with every core for LibTorch; null (and the benchmark marked
+// skipped) when the dataset package is missing.
+std::shared_ptr<const Dataset> fashion_mnist_or_skip(benchmark::State& state) {
   static std::shared_ptr<const Dataset> data = [] {
     try {
       return open_dataset("fashion-mnist", "", "train", 0);
@@ -29,6 +31,11 @@ std::shared_ptr<const Dataset> fashion_mnist() {
       return std::shared_ptr<const Dataset>();
     }
   }();
+  if (!data) {
+    state.SkipWithError("Fashion-MNIST not found (apt-get install dataset-fashion-mnist)");
+  } else {
+    torch::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  }
   return data;
 }
 
@@ -55,12 +62,8 @@ void drain(benchmark::State& state, BatchLoader<Batch>& loader, int64_t batch_si
 
 // Arg: batch size.
 void BM_LoaderGather(benchmark::State& state) {
-  auto data = fashion_mnist();
-  if (!data) {
-    state.SkipWithError("Fashion-MNIST not found (apt-get install dataset-fashion-mnist)");
-    return;
-  }
-  torch::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  auto data = fashion_mnist_or_skip(state);
+  if (!data) return;
   LoaderOptions options;
   options.batch_size = state.range(0);
   BatchLoader<RawBatch> loader(data, options,
@@ -71,12 +74,8 @@ BENCHMARK(BM_LoaderGather)->ArgName("B")->Arg(256)->Unit(benchmark::kMillisecond
 
 // Arg: batch size.
 void BM_LoaderMultiCrop(benchmark::State& state) {
-  auto data = fashion_mnist();
-  if (!data) {
-    state.SkipWithError("Fashion-MNIST not found (apt-get install dataset-fashion-mnist)");
-    return;
-  }
-  torch::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  auto data = fashion_mnist_or_skip(state);
+  if (!data) return;
   LoaderOptions options;
   options.batch_size = state.range(0);
   auto augment = std::make_shared<MultiCropAugment>(

@@ -56,12 +56,7 @@ expect_in "$OUT" "use either --nproc or the launcher"
 DB2="$WORK/killed/r.sqlite"
 "$SWAVBENCH" run run.lua --nproc 2 --set epochs=6 --db "$DB2" > killed.log 2>&1 &
 launcher=$!
-for _ in $(seq 1 600); do
-  n=$(sqlite3 "$DB2" "select count(*) from epochs" 2>/dev/null || echo 0)
-  [ "${n:-0}" -ge 1 ] && break
-  sleep 0.2
-done
-[ "${n:-0}" -ge 1 ] || { cat killed.log; fail "no epoch finished"; }
+wait_for_epoch_row "$DB2" killed.log
 rank1=""
 for child in $(pgrep -P "$launcher"); do
   tr '\0' '\n' < "/proc/$child/environ" | grep -qx "RANK=1" && rank1=$child

@@ -17,12 +17,7 @@ ref_digest=$(sqlite3 "$WORK/ref/r.sqlite" "select sha256 from artifacts where ki
 "$SWAVBENCH" run run.lua --db "$DB" > killed.log 2>&1 &
 pid=$!
 # Wait for the first epoch row, then kill -9 in the middle of the next epoch.
-for _ in $(seq 1 600); do
-  n=$(sqlite3 "$DB" "select count(*) from epochs" 2>/dev/null || echo 0)
-  [ "${n:-0}" -ge 1 ] && break
-  sleep 0.2
-done
-[ "${n:-0}" -ge 1 ] || { cat killed.log; fail "no epoch finished"; }
+wait_for_epoch_row "$DB" killed.log
 sleep 1
 kill -9 "$pid"
 wait "$pid" 2>/dev/null || true

@@ -37,3 +37,16 @@ expect_in() {
     *) echo "$1" >&2; fail "expected to find: $2" ;;
   esac
 }
+
+# wait_for_epoch_row DB LOG: waits (up to 2 min) until a training process has written its first
+# epoch row to DB; on time-out prints LOG (the process's output) and fails.
+wait_for_epoch_row() {
+  local n=0
+  for _ in $(seq 1 600); do
+    n=$(sqlite3 "$1" "select count(*) from epochs" 2>/dev/null || echo 0)
+    [ "${n:-0}" -ge 1 ] && return 0
+    sleep 0.2
+  done
+  cat "$2"
+  fail "no epoch finished"
+}
