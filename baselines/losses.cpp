@@ -150,14 +150,14 @@ void momentum_update(torch::nn::Module& key, torch::nn::Module& query, double mo
   }
 }
 
-MocoQueue::MocoQueue(int64_t dim, int64_t length, torch::Device device) {
+MocoQueue::MocoQueue(int64_t dim, int64_t length, torch::Device device, torch::Dtype dtype) {
   SB_CHECK(dim > 0, "MoCo queue dimension must be positive, got {}", dim);
   SB_CHECK(length > 0, "MoCo queue length must be positive, got {}", length);
   // Drawn on the CPU so that a seed gives the same queue on every device.
   queue_ = torch::nn::functional::normalize(
                torch::randn({dim, length}, torch::TensorOptions().dtype(torch::kFloat32)),
                torch::nn::functional::NormalizeFuncOptions().dim(0).p(2))
-               .to(device);
+               .to(device, dtype);
 }
 
 int64_t MocoQueue::trimmed_length(int64_t requested, int64_t global_batch) {

@@ -76,7 +76,9 @@ class MocoQueue {
  public:
   // D x K columns drawn from N(0, 1) and L2-normalised along D, as the authors initialise it
   // (randn(dim, K) then normalize(dim=0)), so the first steps see random negatives, not zeros.
-  MocoQueue(int64_t dim, int64_t length, torch::Device device);
+  // `dtype`: float32, or float64 in a float64 reference run (precision = fp64).
+  MocoQueue(int64_t dim, int64_t length, torch::Device device,
+            torch::Dtype dtype = torch::kFloat32);
 
   // The authors assert K % batch == 0 so that a batch never wraps around the end; here the
   // requested K is trimmed down to a multiple of the global batch instead (as SwAV's queue),

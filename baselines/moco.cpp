@@ -86,7 +86,8 @@ class Moco final : public Method {
                    "batch of negatives",
                    config_.moco_queue, config_.batch_size);
     model_->to(ctx.device);
-    queue_ = std::make_unique<MocoQueue>(config_.feat_dim, length, ctx.device);
+    queue_ =
+        std::make_unique<MocoQueue>(config_.feat_dim, length, ctx.device, training_dtype(config_));
     // Every rank starts from rank 0's random queue (then they stay equal: all push the same
     // gathered keys). The handle shares the queue's storage, so the broadcast writes into it.
     torch::Tensor shared = queue_->keys();

@@ -17,6 +17,7 @@ packages=(
   liblinear-dev               # VOC07 linear SVMs (as the paper)
   dataset-fashion-mnist       # the embedded default dataset
   python3-torch               # independent float64 references run by the tests
+  python3-torchvision         # the ResNet key-name test compares with torchvision itself
   clang-format
   gnuplot-nox                 # swavbench report: PNG + SVG plots
   chromium                    # the report test renders the HTML page headless

@@ -43,7 +43,11 @@ local profiles = {
 local p = profiles[profile]
 if not p then error("unknown profile '" .. tostring(profile) .. "' (quick, full or imagenet)") end
 
-local methods = { "swav", "simclr", "moco", "supervised" }
+-- --set methods=swav trains only SwAV (and the control), e.g. for a quick look on a GPU.
+local methods = {}
+for m in tostring(bench.param("methods", "swav,simclr,moco,supervised")):gmatch("[%w_]+") do
+  methods[#methods + 1] = m
+end
 local runs = {}
 for seed = 0, seeds - 1 do
   for _, method in ipairs(methods) do

@@ -7,13 +7,13 @@
 namespace swavbench {
 
 FeatureQueue::FeatureQueue(int64_t num_assign_crops, int64_t length, int64_t dim,
-                           torch::Device device) {
+                           torch::Device device, torch::Dtype dtype) {
   SB_CHECK(num_assign_crops > 0, "FeatureQueue needs at least one assigning crop, got {}",
            num_assign_crops);
   SB_CHECK(length > 0, "FeatureQueue length must be positive, got {}", length);
   SB_CHECK(dim > 0, "FeatureQueue embedding dimension must be positive, got {}", dim);
   queue_ = torch::zeros({num_assign_crops, length, dim},
-                        torch::TensorOptions().dtype(torch::kFloat32).device(device));
+                        torch::TensorOptions().dtype(dtype).device(device));
 }
 
 int64_t FeatureQueue::trimmed_queue_length(int64_t requested, int64_t global_batch) {

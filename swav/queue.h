@@ -16,7 +16,9 @@ class FeatureQueue {
   // One queue of `length` x `dim` float32 embeddings per assigning crop, zero-filled. `length` is
   // this rank's length: trimmed_queue_length(requested, global batch) / world_size, which is a
   // multiple of the local batch whenever the ranks' batches are equal.
-  FeatureQueue(int64_t num_assign_crops, int64_t length, int64_t dim, torch::Device device);
+  // `dtype`: float32, or float64 in a float64 reference run (precision = fp64).
+  FeatureQueue(int64_t num_assign_crops, int64_t length, int64_t dim, torch::Device device,
+               torch::Dtype dtype = torch::kFloat32);
 
   // The authors' rule: the requested length minus its remainder modulo the global batch, so the
   // queue holds whole batches and splits evenly over the ranks.

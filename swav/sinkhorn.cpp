@@ -27,7 +27,10 @@ torch::Tensor sinkhorn_knopp(const torch::Tensor& scores, double epsilon, int it
   // The paper's Q is K x B (a row per prototype, a column per sample). It is held here as its
   // transpose, B x K, the layout of the scores, so no transposed copy is made on the way in or
   // out: Q's row sums are sums over dim 0 below, its column sums sums over dim 1.
-  torch::Tensor q = scores.detach().to(torch::kFloat32).mul(1.0 / epsilon);
+  // At least float32: bf16 scores are promoted, float64 ones (precision = fp64) kept.
+  torch::Tensor q = scores.detach()
+                        .to(torch::promote_types(scores.scalar_type(), torch::kFloat32))
+                        .mul(1.0 / epsilon);
   q.exp_();
   const double k = static_cast<double>(q.size(1));
   const double b = static_cast<double>(q.size(0)) * collective.world_size();

@@ -98,13 +98,16 @@ SwavLossOutput swav_loss(const std::vector<torch::Tensor>& crop_scores,
       // Scoring the queue must stay in float32 under autocast too (autocast would run mm in half),
       // since Sinkhorn amplifies score errors by 1 / epsilon inside exp.
       c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
-      torch::Tensor out = crop_scores[a].detach().to(torch::kFloat32);
+      // At least float32 (bf16 promoted, a float64 reference run kept in float64).
+      const torch::ScalarType exact =
+          torch::promote_types(crop_scores[a].scalar_type(), torch::kFloat32);
+      torch::Tensor out = crop_scores[a].detach().to(exact);
       if (queue != nullptr) {
         queue->maybe_activate();
         if (queue->in_use()) {
           // Queue embeddings are scored with the current prototypes C, not the ones they were
           // computed under: old z, fresh C^T z.
-          torch::Tensor c = prototype_weight.detach().to(out.device(), torch::kFloat32);
+          torch::Tensor c = prototype_weight.detach().to(out.device(), exact);
           out = torch::cat({queue->entries(i).to(out.device()).mm(c.t()), out});
         }
         queue->push(i, assign_embeddings[i]);
@@ -120,8 +123,10 @@ SwavLossOutput swav_loss(const std::vector<torch::Tensor>& crop_scores,
     torch::Tensor subloss;
     for (int64_t v = 0; v < num_crops; ++v) {
       if (v == a) continue;
-      torch::Tensor log_p =
-          torch::log_softmax(crop_scores[v].to(torch::kFloat32) / options.temperature, /*dim=*/1);
+      torch::Tensor log_p = torch::log_softmax(
+          crop_scores[v].to(torch::promote_types(crop_scores[v].scalar_type(), torch::kFloat32)) /
+              options.temperature,
+          /*dim=*/1);
       torch::Tensor term = -(q.to(log_p.device()) * log_p).sum(/*dim=*/1).mean();
       subloss = subloss.defined() ? subloss + term : term;
     }

@@ -67,7 +67,7 @@ class Swav final : public Method {
                      config_.queue_length, global_batch);
       queue_ = std::make_unique<FeatureQueue>(static_cast<int64_t>(config_.crops_for_assign.size()),
                                               length / collective_.world_size(), config_.feat_dim,
-                                              device_);
+                                              device_, training_dtype(config_));
     }
   }
 
@@ -115,7 +115,7 @@ class Swav final : public Method {
     int64_t length = FeatureQueue::trimmed_queue_length(config_.queue_length, config_.batch_size);
     queue_ = std::make_unique<FeatureQueue>(static_cast<int64_t>(config_.crops_for_assign.size()),
                                             length / collective_.world_size(), config_.feat_dim,
-                                            device_);
+                                            device_, training_dtype(config_));
     torch::serialize::InputArchive q;
     archive.read("queue", q);
     queue_->load(q);

@@ -343,6 +343,19 @@ int run_cli(int argc, char** argv) {
   voc_eval->add_option("--root", voc_root, "VOC2007 folder (Annotations/, ImageSets/)")->required();
   voc_eval->add_option("--split", voc_split, "image set")->capture_default_str();
   voc_eval->add_option("--detections", voc_detections, "folder of results files")->required();
+  MakeImageFolderOptions folder;
+  CLI::App* make_folder = data->add_subcommand(
+      "make-imagefolder", "write Fashion-MNIST items as RGB JPEG scenes in the ImageFolder layout");
+  make_folder->add_option("--out", folder.out, "output folder (train/<class>/, val/<class>/)")
+      ->required();
+  make_folder->add_option("--classes", folder.classes, "classes, 1-10")->capture_default_str();
+  make_folder->add_option("--train-per-class", folder.train_per_class, "train images per class")
+      ->capture_default_str();
+  make_folder->add_option("--val-per-class", folder.val_per_class, "val images per class")
+      ->capture_default_str();
+  make_folder->add_option("--size", folder.size, "image side, pixels")->capture_default_str();
+  make_folder->add_option("--quality", folder.quality, "JPEG quality")->capture_default_str();
+  make_folder->add_option("--seed", folder.seed, "scene seed")->capture_default_str();
 
   // Subcommands defined in their own files (harness/cli/*_command.cpp).
   std::vector<Subcommand> subcommands = {
@@ -373,6 +386,7 @@ int run_cli(int argc, char** argv) {
     if (*db_show) return do_db_show(db, show_id);
     if (*make_voc) return run_make_voc(voc_out, voc_seed, voc_train, voc_test);
     if (*voc_eval) return run_voc_eval(voc_root, voc_split, voc_detections);
+    if (*make_folder) return run_make_imagefolder(folder);
     if (*db_export) {
       Store store(db);
       std::cout << store.export_csv();

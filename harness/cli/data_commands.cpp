@@ -43,4 +43,14 @@ int run_voc_eval(const std::string& root, const std::string& split,
   return 0;
 }
 
+int run_make_imagefolder(const MakeImageFolderOptions& options) {
+  const MakeImageFolderResult result = make_imagefolder(options);
+  fmt::print(
+      "wrote an ImageFolder ({} classes, {}x{} JPEG, seed {}) to {}: {} train, {} val images, "
+      "{:.1f} MB\n",
+      options.classes, options.size, options.size, options.seed, options.out, result.train_images,
+      result.val_images, static_cast<double>(result.bytes) / 1e6);
+  return 0;
+}
+
 }  // namespace swavbench

@@ -2,12 +2,15 @@
 //
 //   swavbench data make-voc --out DIR [--seed N --train N --test N]   -> run_make_voc
 //   swavbench data voc-eval --root DIR --split test --detections DIR  -> run_voc_eval
+//   swavbench data make-imagefolder --out DIR [--classes ... --size N] -> run_make_imagefolder
 //
 // Both return 0 on success and throw InputError on bad input (exit code 2).
 #pragma once
 
 #include <cstdint>
 #include <string>
+
+#include "harness/data/make_imagefolder.h"
 
 namespace swavbench {
 
@@ -20,5 +23,8 @@ int run_make_voc(const std::string& out, uint64_t seed, int train_images, int te
 // table (11-point and area) with the mAP row.
 int run_voc_eval(const std::string& root, const std::string& split,
                  const std::string& detections_dir);
+
+// Writes the generated ImageFolder tree (make_imagefolder) and prints its counts and size.
+int run_make_imagefolder(const MakeImageFolderOptions& options);
 
 }  // namespace swavbench

@@ -366,6 +366,8 @@ json RunDriver::eval(const json& run, const json& spec, const std::string& where
     if (!method) {
       torch::Device device = resolve_device(config.device);
       method = load_trained_method(config, run_dir(row->hash), device);
+      // Evaluations run in float32, also for a float64 reference run (see RunConfig::precision).
+      method->module().to(torch::kFloat32);
       features = std::make_unique<FeatureCache>(config, method->backbone(), device);
     }
     auto t0 = std::chrono::steady_clock::now();

@@ -221,7 +221,8 @@ const std::vector<Binding>& bindings() {
                      &RunConfig::sync_bn));
     b.push_back(bind("seed", "integer", "random seed", &RunConfig::seed));
     b.push_back(bind_choice("device", "training device", &RunConfig::device, {"cpu", "cuda"}));
-    b.push_back(bind_choice("precision", "arithmetic", &RunConfig::precision, {"fp32", "bf16"}));
+    b.push_back(
+        bind_choice("precision", "arithmetic", &RunConfig::precision, {"fp32", "bf16", "fp64"}));
     b.push_back(bind("workers", "integer", "loader threads", &RunConfig::workers));
     b.push_back(bind("prefetch", "integer", "batches prepared ahead", &RunConfig::prefetch));
     b.push_back(bind("knn_every", "integer", "kNN monitor every N epochs (0 = off)",
@@ -374,8 +375,10 @@ void validate_config(const RunConfig& c, const std::string& where) {
                      where, a, n, n - 1);
   if (c.method == "swav" || c.method == "simclr" || c.method == "moco")
     SB_INPUT_CHECK(n >= 2, "{}: method '{}' needs at least 2 crops, got {}", where, c.method, n);
-  SB_INPUT_CHECK(c.precision == "fp32" || c.device == "cuda",
-                 "{}: precision '{}' needs device 'cuda' (CPU runs are fp32)", where, c.precision);
+  SB_INPUT_CHECK(c.precision != "bf16" || c.device == "cuda",
+                 "{}: precision 'bf16' needs device 'cuda' (CPU runs are fp32, or fp64 for "
+                 "reference runs)",
+                 where);
 }
 
 json parse_set_value(const std::string& text) {

@@ -82,11 +82,13 @@ struct RunConfig {
   // Execution (not part of what is learned, but part of the hash: a CPU and a CUDA run are
   // different measurements).
   int64_t seed = 0;
-  std::string device = "cpu";      // cpu | cuda
-  std::string precision = "fp32";  // fp32 | bf16 (CUDA autocast)
-  int workers = 1;                 // loader threads decoding images
-  int prefetch = 2;                // batches prepared ahead
-  int knn_every = 1;               // kNN monitor every N epochs (0 = off), logged in epoch rows
+  std::string device = "cpu";  // cpu | cuda
+  // fp32 | bf16 (CUDA autocast) | fp64 (a float64 reference run: training arithmetic whose
+  // rounding is far below float32's, for checking numerics; evaluations run in float32)
+  std::string precision = "fp32";
+  int workers = 1;    // loader threads decoding images
+  int prefetch = 2;   // batches prepared ahead
+  int knn_every = 1;  // kNN monitor every N epochs (0 = off), logged in epoch rows
 
   nlohmann::json to_json() const;
   // Hash of the canonical JSON and kTrainingCodeVersion (hex sha256, first 16 chars), without

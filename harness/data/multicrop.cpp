@@ -244,7 +244,8 @@ torch::Tensor gaussian_blur(const torch::Tensor& x, const torch::Tensor& sigma,
 
 // 1 x C x 1 x 1 mean and std for C channels (grey images use the first entries).
 std::pair<torch::Tensor, torch::Tensor> norm_tensors(const AugmentOptions& o, int64_t channels,
-                                                     const torch::Device& device) {
+                                                     const torch::Device& device,
+                                                     torch::Dtype dtype = torch::kFloat) {
   SB_INPUT_CHECK(channels == 1 || o.mean.size() >= static_cast<size_t>(channels),
                  "augment: {} mean/std entries for {}-channel images", o.mean.size(), channels);
   std::vector<float> mean(channels), std(channels);
@@ -253,7 +254,7 @@ std::pair<torch::Tensor, torch::Tensor> norm_tensors(const AugmentOptions& o, in
     std[c] = static_cast<float>(o.std[c]);
   }
   auto to_dev = [&](const std::vector<float>& v) {
-    return torch::tensor(v, torch::kFloat).view({1, channels, 1, 1}).to(device);
+    return torch::tensor(v, torch::kFloat).view({1, channels, 1, 1}).to(device, dtype);
   };
   return {to_dev(mean), to_dev(std)};
 }
@@ -369,13 +370,13 @@ std::vector<torch::Tensor> MultiCropAugment::operator()(const torch::Tensor& ima
   if (B == 0) {
     for (int k = 0; k < num_crops; ++k) {
       const int64_t s = specs_[crop_spec_[k]].size;
-      out.push_back(torch::empty({0, C, s, s}, images.options().dtype(torch::kFloat)));
+      out.push_back(torch::empty({0, C, s, s}, images.options().dtype(options_.dtype)));
     }
     return out;
   }
   const auto& o = options_;
-  const auto x = images.to(torch::kFloat).div_(255.0);  // shared by every crop
-  const auto norm = norm_tensors(o, C, device);
+  const auto x = images.to(o.dtype).div_(255.0);  // shared by every crop
+  const auto norm = norm_tensors(o, C, device, o.dtype);
 
   for (int k = 0; k < num_crops; ++k) {
     const int64_t S = specs_[crop_spec_[k]].size;
@@ -410,7 +411,7 @@ std::vector<torch::Tensor> MultiCropAugment::operator()(const torch::Tensor& ima
         max_radius = std::max(max_radius, radius);
       }
     }
-    const auto p = packed.to(device);
+    const auto p = packed.to(device, o.dtype);
     auto col = [&](int64_t c) { return p.select(1, c).view({B, 1, 1, 1}); };
 
     // Crop + resize (+ flip) of every sample in one op. Border padding matches resizing an

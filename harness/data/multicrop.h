@@ -44,6 +44,9 @@ struct AugmentOptions {
   std::vector<double> mean{0.485, 0.456, 0.406}, std{0.228, 0.224, 0.225};
   // RandomResizedCrop aspect-ratio range (width / height), as torchvision's `ratio`.
   double min_ratio = 3.0 / 4.0, max_ratio = 4.0 / 3.0;
+  // The crops' arithmetic: float32, or float64 in a float64 reference run (precision = fp64), so
+  // that the crops of a sample do not depend on the batch it is augmented in by float rounding.
+  torch::Dtype dtype = torch::kFloat;
 
   // Crop only (plus normalise): for evaluation and supervised variants.
   static AugmentOptions none();

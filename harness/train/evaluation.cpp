@@ -50,6 +50,8 @@ const Features& FeatureCache::get(const std::string& split, int64_t subset) {
     std::vector<int64_t> idx(order.begin() + begin, order.begin() + end);
     RawBatch raw = gather_batch(*data, idx, config_.workers, device_);
     torch::Tensor x = center_crop_normalize(raw.images, resize, crop, AugmentOptions{});
+    // The kNN monitor sees the training weights, float64 in a reference run (precision = fp64).
+    x = x.to(backbone_->parameters().front().scalar_type());
     feats.push_back(backbone_->forward(x).to(torch::kCPU, torch::kFloat));
     labels.push_back(raw.labels.to(torch::kCPU));
   }

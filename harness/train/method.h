@@ -63,6 +63,12 @@ struct MethodContext {
   Collective& collective;
 };
 
+// The dtype of a run's parameters and training arithmetic: float64 for precision = fp64 (the
+// reference runs that test numerics), else float32 (bf16 is autocast over float32 parameters).
+inline torch::Dtype training_dtype(const RunConfig& config) {
+  return config.precision == "fp64" ? torch::kFloat64 : torch::kFloat32;
+}
+
 using MethodFactory = std::function<std::unique_ptr<Method>(const MethodContext&)>;
 
 void register_method(const std::string& name, MethodFactory factory);

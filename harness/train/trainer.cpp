@@ -30,8 +30,8 @@ double seconds_since(Clock::time_point t0) {
 }
 
 AugmentOptions augment_options(const RunConfig& config) {
-  if (config.augment == "none") return AugmentOptions::none();
-  AugmentOptions options;
+  AugmentOptions options = config.augment == "none" ? AugmentOptions::none() : AugmentOptions{};
+  options.dtype = training_dtype(config);
   if (config.augment == "light") {
     options.jitter_p = 0;
     options.grayscale_p = 0;
@@ -147,7 +147,9 @@ std::unique_ptr<Method> build_method(const RunConfig& config, const Dataset& dat
   ImageU8 shape = data.fixed_shape();
   if (shape.channels == 0) shape = data.image(0);
   MethodContext ctx{config, data.num_classes(), shape.channels, device, collective};
-  return make_method(config.method, ctx);
+  std::unique_ptr<Method> method = make_method(config.method, ctx);
+  if (training_dtype(config) != torch::kFloat32) method->module().to(training_dtype(config));
+  return method;
 }
 
 }  // namespace

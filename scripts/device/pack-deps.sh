@@ -12,7 +12,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev googletest
   libbenchmark-dev libbenchmark1debian libturbojpeg0-dev libturbojpeg0 libjpeg62-turbo
   libpng-dev libpng16-16 zlib1g-dev libpugixml-dev libpugixml1v5 liblinear-dev liblinear4
-  libblas3 dataset-fashion-mnist sqlite3 ccache
+  libblas3 libgloo-dev dataset-fashion-mnist sqlite3 ccache
 )
 cd "$out"
 apt-get download "${packages[@]}"

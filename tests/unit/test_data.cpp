@@ -3,16 +3,19 @@
 #include <stdlib.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "harness/core/check.h"
 #include "harness/data/dataset.h"
+#include "harness/data/make_imagefolder.h"
 
 namespace swavbench {
 namespace {
@@ -403,6 +406,66 @@ TEST(Resize, BilinearHalfPixelDownscale) {
   // Upscaling 1x2 -> 1x4 with half-pixel centres: taps at -0.25 (clamped), 0.25, 0.75, 1.25.
   ImageU8 row{1, 2, 1, {0, 100}};
   EXPECT_EQ(resize_bilinear(row, 1, 4).pixels, (std::vector<uint8_t>{0, 25, 75, 100}));
+}
+
+}  // namespace
+}  // namespace swavbench
+
+namespace swavbench {
+namespace {
+
+// `data make-imagefolder`: the tree reads back through the ImageFolder reader with the right
+// classes, counts and sizes; each image is the Fashion-MNIST item it claims to be (its garment
+// differs from the background); the same seed gives the same bytes; bad options are refused.
+TEST_F(DataTest, MakeImageFolderReadsBackThroughTheImageFolderReader) {
+  MakeImageFolderOptions options;
+  options.out = path("folder");
+  options.classes = 3;
+  options.train_per_class = 5;
+  options.val_per_class = 2;
+  options.size = 48;
+  options.seed = 3;
+  const MakeImageFolderResult result = make_imagefolder(options);
+  EXPECT_EQ(result.train_images, 15);
+  EXPECT_EQ(result.val_images, 6);
+  EXPECT_GT(result.bytes, 0);
+
+  ImageFolderDataset train(path("folder/train"), 0);
+  ASSERT_EQ(train.size(), 15);
+  EXPECT_EQ(train.classes(), (std::vector<std::string>{"pullover", "t_shirt", "trouser"}));
+  for (int64_t i = 0; i < train.size(); ++i) EXPECT_EQ(train.label(i), i / 5);
+  const ImageU8 image = train.image(0);
+  EXPECT_EQ(image.height, 48);
+  EXPECT_EQ(image.width, 48);
+  EXPECT_EQ(image.channels, 3);
+  // Not a flat canvas: the pixel values spread over a wide range (garment over background).
+  const auto [lo, hi] = std::minmax_element(image.pixels.begin(), image.pixels.end());
+  EXPECT_GT(*hi - *lo, 60);
+  EXPECT_EQ(ImageFolderDataset(path("folder/val"), 0).size(), 6);
+
+  options.out = path("again");
+  make_imagefolder(options);
+  const auto bytes = [](const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  for (const auto& entry : fs::recursive_directory_iterator(path("folder"))) {
+    if (!entry.is_regular_file()) continue;
+    const fs::path twin = fs::path(path("again")) / fs::relative(entry.path(), path("folder"));
+    EXPECT_EQ(bytes(entry.path()), bytes(twin)) << twin;
+  }
+
+  MakeImageFolderOptions bad = options;
+  bad.classes = 0;
+  EXPECT_NE(input_error([&] { make_imagefolder(bad); }).find("--classes must be in [1, 10]"),
+            std::string::npos);
+  bad = options;
+  bad.train_per_class = 6001;
+  EXPECT_NE(input_error([&] { make_imagefolder(bad); }).find("--train-per-class"),
+            std::string::npos);
+  bad = options;
+  bad.fashion_dir = path("nowhere");
+  EXPECT_NE(input_error([&] { make_imagefolder(bad); }).find("nowhere"), std::string::npos);
 }
 
 }  // namespace

@@ -13,7 +13,9 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -315,7 +317,8 @@ int scenario_rank_stalls(const DistEnv& env) {
 // The SwAV recipe the distributed trainer must reproduce: a global batch of 64 (32 per rank),
 // multi-crop, a queue from the second epoch (per-rank queues), prototypes frozen for the first
 // iterations, LARS, warm-up then cosine.
-RunConfig tiny_swav_config(bool sync_bn) {
+// `precision` "fp64" makes it a float64 reference run (see RunConfig::precision).
+RunConfig tiny_swav_config(bool sync_bn, const std::string& precision = "fp32") {
   static const bool registered = [] {
     register_swav_methods();
     return true;
@@ -336,25 +339,26 @@ RunConfig tiny_swav_config(bool sync_bn) {
                          {"base_lr", 0.6},
                          {"knn_every", 0},
                          {"sync_bn", sync_bn},
+                         {"precision", precision},
                          {"seed", 3}},
                         nlohmann::json::object(), "test");
 }
 
 // Trains the tiny SwAV run in `run_dir` with `collective`; returns the loss of every step.
 std::vector<double> train_tiny_swav(bool sync_bn, const std::string& run_dir,
-                                    Collective& collective) {
+                                    Collective& collective, const std::string& precision = "fp32") {
   std::vector<double> losses;
   TrainCallbacks callbacks;
   callbacks.on_step = [&](int64_t, double loss) { losses.push_back(loss); };
-  train_run(tiny_swav_config(sync_bn), run_dir, callbacks, collective);
+  train_run(tiny_swav_config(sync_bn, precision), run_dir, callbacks, collective);
   return losses;
 }
 
 // Both ranks train; rank 0 writes its per-step losses (the mean over ranks) for the parent.
-int scenario_train_swav(const DistEnv& env, bool sync_bn) {
+int scenario_train_swav(const DistEnv& env, bool sync_bn, const std::string& precision = "fp32") {
   ProcessGroupCollective pg(env, "gloo", test_options(std::chrono::seconds(60)));
   const std::string out = std::getenv(kOutDirVar);
-  const std::vector<double> losses = train_tiny_swav(sync_bn, out + "/run", pg);
+  const std::vector<double> losses = train_tiny_swav(sync_bn, out + "/run", pg, precision);
   std::ofstream file(out + "/losses_rank" + std::to_string(pg.rank()) + ".txt");
   file.precision(17);
   for (double loss : losses) file << loss << "\n";
@@ -405,6 +409,7 @@ int run_scenario(const std::string& name) {
   if (name == "rank_dies") return scenario_rank_dies(env);
   if (name == "rank_stalls") return scenario_rank_stalls(env);
   if (name == "train_swav") return scenario_train_swav(env, true);
+  if (name == "train_swav_fp64") return scenario_train_swav(env, true, "fp64");
   if (name == "idle_wait") return scenario_idle_wait(env);
   if (name == "root_dies_while_idle") return scenario_root_dies_while_idle(env);
   if (name == "train_swav_per_rank_bn") return scenario_train_swav(env, false);
@@ -510,57 +515,99 @@ std::vector<double> read_losses(const std::string& path) {
   return out;
 }
 
-// The acceptance test: a 2-process SwAV run with global batch B (SyncBatchNorm, per-rank
-// queues, distributed Sinkhorn, averaged gradients, sharded sampler) follows the 1-process run
-// with batch B step by step, and ends with the same weights. Over a few steps only: float32 sums
-// in another order differ by an ulp, and training at a high learning rate amplifies that
-// (measured with this recipe on 512 images: 3e-6 at step 5, 6e-4 at step 12; with base_lr 0.06,
-// still 1e-5 at step 14, queue in use; so the growth is the dynamics, not a semantic difference).
-TEST(DistTwoRanks, SwavTrainingFollowsSingleProcessStepByStep) {
-  std::string dir;
-  const RunResult result = run_ranks("train_swav", std::chrono::seconds(5), 2, &dir);
-  ASSERT_EQ(result.codes, (std::vector<int>{0, 0})) << "see the ranks' stderr";
-  const std::vector<double> two = read_losses(dir + "/losses_rank0.txt");
-  const std::vector<double> two_rank1 = read_losses(dir + "/losses_rank1.txt");
-
-  const std::string single_dir = dir + "/single";
-  const std::vector<double> one = train_tiny_swav(true, single_dir, local_collective());
-  ASSERT_EQ(one.size(), 8u);  // 256 images / 64 per step x 2 epochs
-  ASSERT_EQ(two.size(), one.size());
-  EXPECT_EQ(two, two_rank1);  // every rank logs the same (all-reduced) loss
-  double worst_loss = 0;
-  for (size_t i = 0; i < one.size(); ++i) {
-    EXPECT_NEAR(two[i], one[i], 1e-5) << "step " << i;
-    worst_loss = std::max(worst_loss, std::abs(two[i] - one[i]));
-  }
-  std::cout << "largest per-step loss difference, 2 ranks vs 1 process: " << worst_loss << "\n";
-  // The second epoch used the queue, so per-rank queues were saved beside the checkpoint.
-  EXPECT_TRUE(std::ifstream(rank_state_path(dir + "/run", 1)).good());
-
-  const RunConfig config = tiny_swav_config(true);
-  auto dist_method = load_trained_method(config, dir + "/run", torch::kCPU);
-  auto single_method = load_trained_method(config, single_dir, torch::kCPU);
-  auto single_params = single_method->module().named_parameters();
-  // Float32 summation order differs (two half-batch reductions vs one), and LARS rescales each
-  // layer's step by a norm ratio, so weights agree to a relative, not absolute, tolerance.
+// Largest relative difference ||a - b|| / ||b|| over the parameters of two trained runs, and the
+// parameter it occurs in. The bias of the Linear right before the head's BatchNorm is skipped: its
+// gradient is zero in exact arithmetic (BN removes any per-channel shift), so what it gets is
+// rounding noise, which LARS's trust ratio then scales up to a full-size step in any precision.
+std::pair<double, std::string> largest_relative_parameter_difference(const RunConfig& config,
+                                                                     const std::string& run_a,
+                                                                     const std::string& run_b) {
+  auto a = load_trained_method(config, run_a, torch::kCPU);
+  auto b = load_trained_method(config, run_b, torch::kCPU);
+  auto b_params = b->module().named_parameters();
   double worst = 0;
   std::string worst_name;
-  for (const auto& p : dist_method->module().named_parameters()) {
-    // The bias of the Linear right before the head's BatchNorm has a gradient that is zero in
-    // exact arithmetic (BN removes any per-channel shift): what it gets is rounding noise, which
-    // LARS's trust ratio then scales up to a full-size step. It cannot agree, and need not.
+  for (const auto& p : a->module().named_parameters()) {
     if (p.key() == "projection_head.projection_head.0.bias") continue;
-    const torch::Tensor mine = single_params[p.key()].to(torch::kDouble);
+    const torch::Tensor mine = b_params[p.key()].to(torch::kDouble);
     const double relative = (p.value().to(torch::kDouble) - mine).norm().item<double>() /
-                            (mine.norm().item<double>() + 1e-12);
+                            (mine.norm().item<double>() + 1e-300);
     if (relative > worst) {
       worst = relative;
       worst_name = p.key();
     }
   }
-  std::cout << "largest relative parameter difference after 8 steps: " << worst << " ("
+  return {worst, worst_name};
+}
+
+// The acceptance test of distributed training: a 2-process SwAV run with global batch B
+// (SyncBatchNorm, per-rank queues, distributed Sinkhorn, averaged gradients, sharded sampler)
+// follows the 1-process run with batch B step by step, and ends with the same weights.
+//
+// What it asserts holds whatever the CPU's rounding: the run is a float64 reference run
+// (precision = fp64: model, augmentation, Sinkhorn and losses in float64). The two runs sum in
+// different orders (two half-batch reductions and an all-reduce vs one reduction), so they differ
+// by float64 rounding, which the high-learning-rate dynamics amplify over the 8 steps: measured
+// 6e-15 on the loss and 1.6e-13 relative on the parameters (on the machine of the AVX-512 report,
+// float32's amplification was 100x this machine's). 1e-10 leaves a factor of 1e3 above that and
+// 1e7 below a semantic difference (per-rank BatchNorm moves the loss by > 1e-3). Float32 crops
+// had been the catch: a sample's crop differed by an ulp with the batch it was augmented in.
+TEST(DistTwoRanks, SwavTrainingFollowsSingleProcessStepByStepInFloat64) {
+  std::string dir;
+  const RunResult result = run_ranks("train_swav_fp64", std::chrono::seconds(5), 2, &dir);
+  ASSERT_EQ(result.codes, (std::vector<int>{0, 0})) << "see the ranks' stderr";
+  const std::vector<double> two = read_losses(dir + "/losses_rank0.txt");
+  const std::vector<double> two_rank1 = read_losses(dir + "/losses_rank1.txt");
+
+  const std::string single_dir = dir + "/single";
+  const std::vector<double> one = train_tiny_swav(true, single_dir, local_collective(), "fp64");
+  ASSERT_EQ(one.size(), 8u);  // 256 images / 64 per step x 2 epochs
+  ASSERT_EQ(two.size(), one.size());
+  EXPECT_EQ(two, two_rank1);  // every rank logs the same (all-reduced) loss
+  double worst_loss = 0;
+  for (size_t i = 0; i < one.size(); ++i) {
+    EXPECT_NEAR(two[i], one[i], 1e-10) << "step " << i;
+    worst_loss = std::max(worst_loss, std::abs(two[i] - one[i]));
+  }
+  std::cout << "float64: largest per-step loss difference, 2 ranks vs 1 process: " << worst_loss
+            << "\n";
+  // The second epoch used the queue, so per-rank queues were saved beside the checkpoint.
+  EXPECT_TRUE(std::ifstream(rank_state_path(dir + "/run", 1)).good());
+
+  const RunConfig config = tiny_swav_config(true, "fp64");
+  const auto [worst, worst_name] =
+      largest_relative_parameter_difference(config, dir + "/run", single_dir);
+  std::cout << "float64: largest relative parameter difference after 8 steps: " << worst << " ("
             << worst_name << ")\n";
-  EXPECT_LT(worst, 1e-4);
+  EXPECT_LT(worst, 1e-10);
+  std::filesystem::remove_all(dir);
+}
+
+// The same recipe in float32, the precision users train in. Only the first step is asserted:
+// before any update the two runs differ by float32 summation order alone (a few ulps of a loss
+// near 8, ~1e-6). Later steps amplify that by the training dynamics, by an amount that depends on
+// the CPU's kernels (4.8e-6 at step 6 on one machine, 4.5e-4 on an AVX-512 Xeon), so the
+// multi-step figures are printed as measurements, not pass conditions; the float64 test above
+// asserts the multi-step semantics.
+TEST(DistTwoRanks, SwavTrainingFirstStepMatchesSingleProcessInFloat32) {
+  std::string dir;
+  const RunResult result = run_ranks("train_swav", std::chrono::seconds(5), 2, &dir);
+  ASSERT_EQ(result.codes, (std::vector<int>{0, 0})) << "see the ranks' stderr";
+  const std::vector<double> two = read_losses(dir + "/losses_rank0.txt");
+  const std::string single_dir = dir + "/single";
+  const std::vector<double> one = train_tiny_swav(true, single_dir, local_collective());
+  ASSERT_EQ(one.size(), 8u);
+  ASSERT_EQ(two.size(), one.size());
+  EXPECT_NEAR(two[0], one[0], 1e-5 * std::abs(one[0]));
+  double worst_loss = 0;
+  for (size_t i = 0; i < one.size(); ++i)
+    worst_loss = std::max(worst_loss, std::abs(two[i] - one[i]));
+  const auto [worst, worst_name] =
+      largest_relative_parameter_difference(tiny_swav_config(true), dir + "/run", single_dir);
+  std::cout << "float32 (measured, not asserted): step-0 loss difference "
+            << std::abs(two[0] - one[0]) << ", largest per-step loss difference over 8 steps "
+            << worst_loss << ", largest relative parameter difference " << worst << " ("
+            << worst_name << ")\n";
   std::filesystem::remove_all(dir);
 }
 

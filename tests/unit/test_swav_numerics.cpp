@@ -246,16 +246,22 @@ TEST(Sinkhorn, MatchesFloat64LoopReference) {
   }
 }
 
-TEST(Sinkhorn, ComputesInFloat32WhateverTheInputDtype) {
+// Half-precision scores are promoted to float32 (Sinkhorn amplifies score errors by 1 / epsilon
+// inside exp); float64 scores, a reference run's (precision = fp64), stay float64.
+TEST(Sinkhorn, ComputesInAtLeastFloat32WhateverTheInputDtype) {
   std::mt19937 rng(7);
   const torch::Tensor scores = to_tensor(uniform_matrix(12, 6, rng));
   for (torch::Dtype dtype : {torch::kFloat16, torch::kBFloat16, torch::kFloat64}) {
     const torch::Tensor low = scores.to(dtype);
     const torch::Tensor codes = sinkhorn_knopp(low, 0.05, 3, local_collective());
-    EXPECT_EQ(codes.scalar_type(), torch::kFloat32);
+    EXPECT_EQ(codes.scalar_type(), dtype == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32);
     const Matrix want = ref_sinkhorn(to_matrix(low), 0.05, 3);
     expect_close(to_matrix(codes), want, kCodeRel, kCodeAbs, c10::toString(dtype));
   }
+  // In float64 the codes agree with the float64 reference to float64 rounding.
+  const Matrix want = ref_sinkhorn(to_matrix(scores.to(torch::kFloat64)), 0.05, 3);
+  expect_close(to_matrix(sinkhorn_knopp(scores.to(torch::kFloat64), 0.05, 3, local_collective())),
+               want, 1e-12, 1e-15, "float64");
   // No autograd history leaks out of the codes.
   const torch::Tensor leaf = scores.clone().requires_grad_(true);
   EXPECT_FALSE(sinkhorn_knopp(leaf, 0.05, 3, local_collective()).requires_grad());
