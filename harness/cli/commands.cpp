@@ -1,5 +1,6 @@
 #include "harness/cli/commands.h"
 
+#include <ATen/Version.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 #include <unistd.h>
@@ -39,9 +40,21 @@ constexpr int kExitOk = 0;
 constexpr int kExitRunFailed = 1;
 constexpr int kExitBadInput = 2;
 
+// The BLAS LibTorch was built with (BLAS_INFO in at::show_config()): "mkl" in PyTorch's wheels,
+// linked into libtorch_cpu; "generic" or "open" in Debian's, which call libblas.so.3.
+std::string blas_info() {
+  const std::string config = at::show_config();
+  const auto pos = config.find("BLAS_INFO=");
+  if (pos == std::string::npos) return "";
+  const auto begin = pos + std::string("BLAS_INFO=").size();
+  return config.substr(begin, config.find_first_of(", \n", begin) - begin);
+}
+
 // The BLAS library this process actually loaded (Debian's LibTorch calls libblas.so.3, which
 // the alternatives system points at OpenBLAS or at the slow reference BLAS).
 std::string loaded_blas() {
+  const std::string built_with = blas_info();
+  if (built_with == "mkl") return "MKL (linked into LibTorch)";
   std::ifstream maps("/proc/self/maps");
   std::string line;
   while (std::getline(maps, line)) {

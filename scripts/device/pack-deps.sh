@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs HERE (a Debian machine with a package registry): downloads, without installing, the
 # Debian packages the GPU machine needs to build swavbench against its own CUDA LibTorch, into
-# .devdeps/debs (git-ignored). Carry .devdeps with the device call; scripts/device/build.sh
+# .devdeps/debs (git-ignored). Carry .devdeps with the device call; scripts/device/gpu-check.sh
 # unpacks them there (the GPU machine has no package registry).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"

@@ -1,5 +1,5 @@
 // The CUDA path (CTest label `cuda`): each test skips with a message where no GPU is present.
-// Run on the GPU machine by scripts/device/build.sh.
+// Run on the GPU machine by scripts/device/gpu-check.sh.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
