@@ -30,4 +30,12 @@ class SplitMix64 {
   uint64_t state_;
 };
 
+// The seed of item `index` of stream `stream` (generated datasets: one stream per split). One
+// mixing step per component, so neighbouring seeds, streams and items do not share draws.
+inline uint64_t stream_seed(uint64_t seed, uint64_t stream, uint64_t index) {
+  SplitMix64 a(seed ^ (stream * 0xD1B54A32D192ED03ULL));
+  SplitMix64 b(a.next() ^ (index * 0x9E3779B97F4A7C15ULL));
+  return b.next();
+}
+
 }  // namespace swavbench

@@ -67,12 +67,6 @@ ImageU8 compose(const uint8_t* garment, int size, uint64_t image_seed) {
   return canvas;
 }
 
-uint64_t image_seed(uint64_t seed, uint64_t split, uint64_t index) {
-  SplitMix64 a(seed ^ (split * 0xD1B54A32D192ED03ULL));
-  SplitMix64 b(a.next() ^ (index * 0x9E3779B97F4A7C15ULL));
-  return b.next();
-}
-
 }  // namespace
 
 MakeImageFolderResult make_imagefolder(const MakeImageFolderOptions& o) {
@@ -120,7 +114,7 @@ MakeImageFolderResult make_imagefolder(const MakeImageFolderOptions& o) {
         const int64_t index = members[c][k];
         const ImageU8 canvas =
             compose(source->pixels(index), o.size,
-                    image_seed(o.seed, split.stream, static_cast<uint64_t>(index)));
+                    stream_seed(o.seed, split.stream, static_cast<uint64_t>(index)));
         const fs::path file = dir / fmt::format("{:06d}.jpg", index);
         write_jpeg(file.string(), canvas, o.quality);
         result.bytes += static_cast<int64_t>(fs::file_size(file));

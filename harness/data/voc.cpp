@@ -139,13 +139,6 @@ void check_class_list(const std::vector<std::string>& classes, const std::string
   }
 }
 
-// One mixing step per component, so neighbouring seeds, streams and images do not share draws.
-uint64_t stream_seed(uint64_t seed, uint64_t stream, uint64_t index) {
-  SplitMix64 a(seed ^ (stream * 0xD1B54A32D192ED03ULL));
-  SplitMix64 b(a.next() ^ (index * 0x9E3779B97F4A7C15ULL));
-  return b.next();
-}
-
 constexpr uint64_t kStreamTrain = 1, kStreamTest = 2, kStreamVal = 3;
 
 FashionVocScene random_scene(const InMemoryDataset& source, uint64_t image_seed) {
