@@ -34,7 +34,7 @@ for seed = 0, seeds - 1 do
       method = "swav", seed = seed, batch_size = batch,
       base_lr = base_lr * scale, final_lr = final_lr * scale,
       queue_length = batch < p.queue_below and p.queue_length or 0,
-      label = "batch " .. batch,
+      label = "batch " .. batch, tags = { "batch" },
     })
     local run = bench.pretrain(cfg)
     bench.eval(run, p.evals)

@@ -54,7 +54,7 @@ for seed = 0, seeds - 1 do
     for _, setting in ipairs({ { "2 crops", p.two }, { "multi-crop", p.multi } }) do
       local cfg = bench.merge(p.common, {
         method = method, crops = setting[2], seed = seed,
-        label = method .. ", " .. setting[1],
+        label = method .. ", " .. setting[1], tags = { "crops" },
       })
       local run = bench.pretrain(cfg)
       bench.eval(run, p.evals)
@@ -62,7 +62,8 @@ for seed = 0, seeds - 1 do
     end
   end
   local control = bench.pretrain(bench.merge(p.common, {
-    method = "random", seed = seed, label = "random init", crops = p.two }))
+    method = "random", seed = seed, label = "random init", crops = p.two,
+    tags = { "crops" } }))
   bench.eval(control, p.evals)
   runs[#runs + 1] = control
 end

@@ -28,13 +28,15 @@ local runs = {}
 for seed = 0, seeds - 1 do
   for _, k in ipairs(p.counts) do
     local run = bench.pretrain(bench.merge(p.common, {
-      method = "swav", seed = seed, prototypes = k, label = "learned" }))
+      method = "swav", seed = seed, prototypes = k, label = "learned",
+      tags = { "prototypes" } }))
     bench.eval(run, p.evals)
     runs[#runs + 1] = run
   end
   -- Fixed random prototypes at the default K.
   local fixed = bench.pretrain(bench.merge(p.common, {
-    method = "swav", seed = seed, freeze_prototypes = true, label = "fixed random" }))
+    method = "swav", seed = seed, freeze_prototypes = true, label = "fixed random",
+    tags = { "prototypes" } }))
   bench.eval(fixed, p.evals)
   runs[#runs + 1] = fixed
 end

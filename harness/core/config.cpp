@@ -5,6 +5,7 @@
 #include <set>
 
 #include "harness/core/check.h"
+#include "harness/core/provenance.h"
 #include "harness/core/text.h"
 
 namespace swavbench {
@@ -243,7 +244,9 @@ void apply_table(RunConfig& config, const json& table, const std::string& where,
   SB_INPUT_CHECK(table.is_object(), "{}: a config must be a table of key = value, got {}", where,
                  describe(table));
   for (auto it = table.begin(); it != table.end(); ++it) {
-    if (it.key() == "preset" || it.key() == "label") continue;  // handled by the caller
+    if (it.key() == "preset" || it.key() == "label" || it.key() == "tags") {
+      continue;  // handled by the caller
+    }
     const Binding* b = find_binding(it.key());
     if (!b) {
       std::string hint = closest_match(it.key(), config_keys());
@@ -277,10 +280,12 @@ json RunConfig::to_json() const {
   return out;
 }
 
-std::string RunConfig::hash() const {
+std::string RunConfig::hash() const { return hash_with_code_digest(training_code_digest()); }
+
+std::string RunConfig::hash_with_code_digest(const std::string& code_digest) const {
   nlohmann::json identity = to_json();
   for (const auto& key : kNonIdentityKeys) identity.erase(key);
-  return sha256_hex(identity.dump() + "|" + kTrainingCodeVersion).substr(0, 16);
+  return sha256_hex(identity.dump() + "|" + code_digest).substr(0, 16);
 }
 
 std::string run_hash(const RunConfig& config, int world_size) {
@@ -297,6 +302,9 @@ const std::vector<ConfigKeyDoc>& config_key_docs() {
     for (const auto& b : bindings()) d.push_back(b.doc);
     d.push_back({"preset", "string", "start from a named preset (see --list-presets)"});
     d.push_back({"label", "string", "free text shown in tables (not part of the hash)"});
+    d.push_back({"tags", "list",
+                 "names of the experiments that want this run, e.g. {\"crops\"}: the paper "
+                 "tables select runs by tag (not part of the hash)"});
     return d;
   }();
   return docs;

@@ -3,7 +3,7 @@
 //
 // Resolution order: built-in defaults <- the method's defaults <- the script's table <- --set.
 // Unknown keys are errors that name the key and the closest valid key. The resolved config,
-// serialised as canonical JSON (sorted keys) plus kTrainingCodeVersion, hashes to the run's id.
+// serialised as canonical JSON (sorted keys) plus the training code digest, hashes to the run's id.
 #pragma once
 
 #include <cstdint>
@@ -11,13 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "harness/data/crops.h"
+#include "harness/core/crops.h"
 
 namespace swavbench {
-
-// Bump when a change alters what a config trains (loss, augmentation, schedule): runs stored
-// under the old version are then retrained instead of silently reused.
-inline constexpr const char* kTrainingCodeVersion = "1";
 
 // Keys that change how a run executes or what it logs, never what it learns: two configs that
 // differ only in these are the same run.
@@ -91,9 +87,12 @@ struct RunConfig {
   int knn_every = 1;  // kNN monitor every N epochs (0 = off), logged in epoch rows
 
   nlohmann::json to_json() const;
-  // Hash of the canonical JSON and kTrainingCodeVersion (hex sha256, first 16 chars), without
-  // the keys that cannot change what is learned (kNonIdentityKeys).
+  // Hash of the canonical JSON and the training code digest (hex sha256, first 16 chars),
+  // without the keys that cannot change what is learned (kNonIdentityKeys). The digest is
+  // computed at build time over the sources that can change a run's numbers
+  // (harness/core/provenance.h), so a run cached by an older build of them is not reused.
   std::string hash() const;
+  std::string hash_with_code_digest(const std::string& code_digest) const;
   int64_t total_crops() const;
 };
 

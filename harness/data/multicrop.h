@@ -30,7 +30,7 @@
 #include <utility>
 #include <vector>
 
-#include "harness/data/crops.h"
+#include "harness/core/crops.h"
 
 namespace swavbench {
 

@@ -1,5 +1,5 @@
 // What the Lua `bench` module calls into. harness/lua owns the Lua state and converts Lua values
-// to and from JSON; the Driver (implemented in harness/cli/run_driver.*) resolves configs, trains,
+// to and from JSON; the Driver (implemented in app/run_driver.*) resolves configs, trains,
 // evaluates and renders. This header is torch-free and Lua-free so each side compiles alone.
 //
 // `where` is the caller's "FILE:LINE" (from luaL_where), for error messages. A Driver method

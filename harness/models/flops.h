@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "harness/data/crops.h"
+#include "harness/core/crops.h"
 #include "harness/models/resnet.h"
 
 namespace swavbench {

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "harness/core/build_info.h"
+#include "harness/core/provenance.h"
 #include "harness/core/check.h"
 #include "harness/core/text.h"
 #include "harness/report/paper_tables.h"
@@ -336,7 +336,7 @@ ReportSummary write_html_report(Store& store, const ReportOptions& options) {
                                      : fmt::format("<a href=\"#alarms\">{} alarm{}</a>",
                                                    alarms.size(), alarms.size() == 1 ? "" : "s"));
   html += fmt::format("<dt>generated</dt><dd>{} by swavbench {} (git {})</dd>\n", esc(generated),
-                      esc(SWAVBENCH_VERSION), esc(SWAVBENCH_GIT_SHA));
+                      esc(swavbench_version()), esc(swavbench_git_sha()));
   html += "</dl></header>\n<main>\n";
   html +=
       "<nav><a href=\"#alarms\">alarms</a><a href=\"#tables\">table</a>"

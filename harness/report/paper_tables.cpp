@@ -240,11 +240,6 @@ bool has_prefix(const std::map<std::string, double>& evals, const std::string& p
   return false;
 }
 
-std::string basename(const std::string& path) {
-  size_t slash = path.find_last_of("/\\");
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
 int method_rank(const std::string& m) {
   static const std::vector<std::string> order{"swav", "simclr", "moco", "supervised", "random"};
   auto it = std::find(order.begin(), order.end(), m);
@@ -276,7 +271,11 @@ struct PaperColumn {
 
 struct TableDef {
   std::string name, what, fill_hint, ours_note, paper_note;
-  std::function<bool(const RunRow&, const std::map<std::string, double>&)> include;
+  // Whether a completed run belongs in the table, from its row, its tags (sorted) and its last
+  // value per eval key.
+  std::function<bool(const RunRow&, const std::vector<std::string>&,
+                     const std::map<std::string, double>&)>
+      include;
   std::vector<std::string> key_headers;
   std::function<std::vector<std::string>(const json&)> key_cells;
   std::function<std::vector<double>(const json&)> order;
@@ -297,9 +296,13 @@ const char* kAblationNote =
 
 std::vector<TableDef> table_defs() {
   std::vector<TableDef> defs;
-  auto in_suite = [](const std::string& suite, const std::string& method) {
-    return [suite, method](const RunRow& r, const std::map<std::string, double>&) {
-      return basename(r.suite) == suite && (method.empty() || r.method == method);
+  // The ablation tables take the runs a suite tagged with the table's name (bench.pretrain's
+  // `tags`), whichever suite file trained them and whatever it is called.
+  auto tagged = [](const std::string& tag, const std::string& method) {
+    return [tag, method](const RunRow& r, const std::vector<std::string>& tags,
+                         const std::map<std::string, double>&) {
+      return std::binary_search(tags.begin(), tags.end(), tag) &&
+             (method.empty() || r.method == method);
     };
   };
   PaperColumn linear_top1{"paper linear top-1 (setting)", "linear", "linear", {"top1"}};
@@ -317,7 +320,8 @@ std::vector<TableDef> table_defs() {
     d.paper_note =
         "The paper cell is the published value at the setting closest to the row's "
         "(crops kind first, then batch, then the longest schedule).";
-    d.include = [](const RunRow&, const std::map<std::string, double>& evals) {
+    d.include = [](const RunRow&, const std::vector<std::string>&,
+                   const std::map<std::string, double>& evals) {
       return has_prefix(evals, "linear.") || has_prefix(evals, "linear_fast.");
     };
     d.key_headers = {"method", "data", "arch", "pretrain epochs", "batch", "crops"};
@@ -357,7 +361,8 @@ std::vector<TableDef> table_defs() {
         "Ours: the whole network fine-tuned on a pinned 1% / 10% label subset of the training "
         "split of {} (results/subsets/), last epoch, top-1 / top-5 % on its test split.";
     d.paper_note = "Paper cells: top-1 / top-5 % published for ImageNet.";
-    d.include = [](const RunRow&, const std::map<std::string, double>& evals) {
+    d.include = [](const RunRow&, const std::vector<std::string>&,
+                   const std::map<std::string, double>& evals) {
       return has_prefix(evals, "semisup@1pct.") || has_prefix(evals, "semisup@10pct.");
     };
     d.key_headers = {"method", "arch", "pretrain epochs"};
@@ -383,7 +388,8 @@ std::vector<TableDef> table_defs() {
     d.paper_note =
         "Paper cells: ImageNet-pretrained ResNet-50 transferred to the dataset named in brackets. "
         "Places205, iNat18 and COCO transfer have no protocol here, so they are not tabulated.";
-    d.include = [](const RunRow&, const std::map<std::string, double>& evals) {
+    d.include = [](const RunRow&, const std::vector<std::string>&,
+                   const std::map<std::string, double>& evals) {
       return has_prefix(evals, "voc07_svm.") || has_prefix(evals, "voc_det.");
     };
     d.key_headers = {"method", "arch", "pretrain epochs"};
@@ -399,13 +405,14 @@ std::vector<TableDef> table_defs() {
     TableDef d;
     d.name = "crops";
     d.what = "Multi-crop ablation, top-1 %";
-    d.fill_hint = "swavbench run ablation_crops.lua";
+    d.fill_hint =
+        "swavbench run ablation_crops.lua, or any suite whose runs have tags = {\"crops\"}";
     d.ours_note = kAblationNote;
     d.paper_note =
         "The paper cell is the published linear top-1 with the same kind of crops (2 crops or "
         "multi-crop); the multi-crop value at the 2-crop value's epochs and batch is preferred, "
         "so a method's two paper cells differ in their crops alone where paper.csv allows.";
-    d.include = in_suite("ablation_crops.lua", "");
+    d.include = tagged("crops", "");
     d.key_headers = {"method", "crops"};
     d.key_cells = [](const json& c) {
       return std::vector<std::string>{our_method_name(config_text(c, "method")),
@@ -425,12 +432,13 @@ std::vector<TableDef> table_defs() {
     TableDef d;
     d.name = "batch";
     d.what = "Batch-size ablation (SwAV), top-1 %";
-    d.fill_hint = "swavbench run ablation_batch.lua";
+    d.fill_hint =
+        "swavbench run ablation_batch.lua, or any suite whose runs have tags = {\"batch\"}";
     d.ours_note = kAblationNote;
     d.paper_note =
         "The paper cell is the published SwAV linear top-1 at the same batch size "
         "(only batch sizes in results/paper.csv have one).";
-    d.include = in_suite("ablation_batch.lua", "swav");
+    d.include = tagged("batch", "swav");
     d.key_headers = {"batch", "queue"};
     d.key_cells = [](const json& c) {
       return std::vector<std::string>{config_text(c, "batch_size"), config_text(c, "queue_length")};
@@ -447,12 +455,14 @@ std::vector<TableDef> table_defs() {
     TableDef d;
     d.name = "prototypes";
     d.what = "Prototype ablation (SwAV), top-1 %";
-    d.fill_hint = "swavbench run ablation_prototypes.lua";
+    d.fill_hint =
+        "swavbench run ablation_prototypes.lua, or any suite whose runs have tags = "
+        "{\"prototypes\"}";
     d.ours_note = kAblationNote;
     d.paper_note =
         "The paper cell comes from results/paper.csv rows of table 'prototypes' (per K, "
         "learned or fixed); where it has none the cell is —.";
-    d.include = in_suite("ablation_prototypes.lua", "swav");
+    d.include = tagged("prototypes", "swav");
     d.key_headers = {"prototypes", "K"};
     d.key_cells = [](const json& c) {
       bool fixed = c.contains("freeze_prototypes") && c["freeze_prototypes"] == true;
@@ -681,7 +691,7 @@ PaperTable build_paper_table(Store& store, const std::string& name,
           add_unique(roots, card["root"].get<std::string>());
       }
     }
-    if (!def.include(run, evals)) continue;
+    if (!def.include(run, store.tags(run.id), evals)) continue;
     json config = json::parse(run.config_json, nullptr, false);
     SB_INPUT_CHECK(config.is_object(), "{}: run #{} has a config that is not a JSON object",
                    store.path(), run.id);

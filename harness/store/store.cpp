@@ -106,6 +106,25 @@ constexpr MigrationStep kMigrationSteps[] = {
     // Without these, every cascade from a deleted run would scan the whole child table.
     {0, "CREATE INDEX idx_alarms_run ON alarms(run_id)"},
     {0, "CREATE INDEX idx_bench_name ON bench(name)"},
+    // Version 2: tags select a run into a paper table (before, the name of the suite file that
+    // first trained it did). Runs recorded before keep their place in the ablation tables: the
+    // suites that used to select them now tag their runs with the table's name.
+    {1, R"sql(CREATE TABLE run_tags(
+          run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+          tag TEXT NOT NULL,
+          UNIQUE(run_id, tag))
+        )sql"},
+    {1, "CREATE INDEX idx_run_tags_tag ON run_tags(tag)"},
+    {1, R"sql(INSERT OR IGNORE INTO run_tags(run_id, tag)
+          SELECT id, 'crops' FROM runs
+          WHERE suite = 'ablation_crops.lua' OR suite LIKE '%/ablation^_crops.lua' ESCAPE '^')sql"},
+    {1, R"sql(INSERT OR IGNORE INTO run_tags(run_id, tag)
+          SELECT id, 'batch' FROM runs
+          WHERE suite = 'ablation_batch.lua' OR suite LIKE '%/ablation^_batch.lua' ESCAPE '^')sql"},
+    {1, R"sql(INSERT OR IGNORE INTO run_tags(run_id, tag)
+          SELECT id, 'prototypes' FROM runs
+          WHERE suite = 'ablation_prototypes.lua'
+             OR suite LIKE '%/ablation^_prototypes.lua' ESCAPE '^')sql"},
 };
 static_assert(kMigrationSteps[std::size(kMigrationSteps) - 1].from_version == kSchemaVersion - 1,
               "kSchemaVersion must match the last migration step");
@@ -649,6 +668,26 @@ std::vector<ArtifactRow> Store::artifacts(int64_t run_id) {
     rows.push_back(std::move(row));
   }
   return rows;
+}
+
+void Store::add_tags(int64_t run_id, const std::vector<std::string>& tags) {
+  if (tags.empty()) return;
+  write_transaction([&] {
+    for (const std::string& tag : tags) {
+      Statement(db_, path_, "INSERT OR IGNORE INTO run_tags(run_id, tag) VALUES(?1, ?2)")
+          .bind(1, run_id)
+          .bind(2, tag)
+          .run();
+    }
+  });
+}
+
+std::vector<std::string> Store::tags(int64_t run_id) {
+  Statement query(db_, path_, "SELECT tag FROM run_tags WHERE run_id = ?1 ORDER BY tag");
+  query.bind(1, run_id);
+  std::vector<std::string> tags;
+  while (query.step()) tags.push_back(query.text_at(0));
+  return tags;
 }
 
 void Store::add_alarm(const AlarmRow& row) {

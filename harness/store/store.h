@@ -15,6 +15,7 @@
 //   artifacts(run_id, kind, path, sha256)
 //   alarms(id, run_id, epoch, kind, reason, advice, created)
 //   bench(id, name, value, unit, git_sha, host, created, extra_json)
+//   run_tags(run_id, tag, UNIQUE(run_id, tag))         -- what experiments asked for the run
 #pragma once
 
 #include <cstdint>
@@ -26,7 +27,7 @@ struct sqlite3;
 
 namespace swavbench {
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 // Run status values, as stored.
 inline constexpr const char* kStatusRunning = "running";
@@ -134,6 +135,11 @@ class Store {
   // Registering the same (run, kind, path) again replaces its sha256 instead of adding a row.
   void add_artifact(const ArtifactRow& row);
   std::vector<ArtifactRow> artifacts(int64_t run_id);
+
+  // Tags: the experiments (paper tables) that asked for a run. Adding a tag a run already has
+  // does nothing, so a run reused by a second suite collects that suite's tags too.
+  void add_tags(int64_t run_id, const std::vector<std::string>& tags);
+  std::vector<std::string> tags(int64_t run_id);  // sorted
 
   void add_alarm(const AlarmRow& row);
   std::vector<AlarmRow> alarms(int64_t run_id);

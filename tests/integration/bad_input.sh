@@ -29,6 +29,14 @@ expect_exit 2 "$SWAVBENCH" run set.lua --db "$DB" --set epohcs=1
 expect_in "$OUT" "--set epohcs"
 expect_in "$OUT" "did you mean 'epochs'"
 
+printf 'local runs = {}\nbench.pretrain{ method = "supervised", subset = 512, tags = "crops" }\n' > tags.lua
+expect_exit 2 "$SWAVBENCH" run tags.lua --db "$DB"
+expect_in "$OUT" "tags.lua:2:"
+expect_in "$OUT" "'tags' must be a list of names like {\"crops\"}"
+printf 'bench.pretrain{ method = "supervised", subset = 512, tags = { "crops", "my table" } }\n' > tag.lua
+expect_exit 2 "$SWAVBENCH" run tag.lua --db "$DB"
+expect_in "$OUT" "tag \"my table\" in 'tags' is not a name"
+
 expect_exit 2 "$SWAVBENCH" run no_such_script.lua --db "$DB"
 expect_in "$OUT" "no_such_script.lua' not found"
 

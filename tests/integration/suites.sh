@@ -12,6 +12,10 @@ for m in swav simclr moco supervised; do
   expect_in "$(cat crops.log)" "| $m | 2x24+4x14 |"
   expect_in "$(cat crops.log)" "| $m | 2x28 |"
 done
+# The suite tags its runs; the paper's crops table selects by that tag.
+[ "$(sql "select count(*) from run_tags where tag='crops'")" = 9 ] || fail "ablation_crops: expected 9 runs tagged crops"
+"$SWAVBENCH" tables --db "$DB" --table crops > paper_crops.log 2>&1 || { cat paper_crops.log; fail "tables --table crops failed"; }
+for m in SwAV SimCLR "MoCo v2" supervised; do expect_in "$(cat paper_crops.log)" "| $m |"; done
 "$SWAVBENCH" run ablation_crops.lua --db "$DB" "${tiny[@]}" > again.log 2>&1 || { cat again.log; fail "rerun failed"; }
 expect_in "$(cat again.log)" "0 run(s) trained, 9 reused"
 
@@ -23,6 +27,7 @@ done
 [ "$(sql "select printf('%.4f', json_extract(config_json, '$.base_lr')) from runs where label = 'batch 64'")" = "0.0750" ] || fail "lr not scaled"
 [ "$(sql "select json_extract(config_json, '$.queue_length') from runs where label = 'batch 64'")" = 1024 ] || fail "no queue at batch 64"
 expect_in "$(cat batch.log)" "| 512 | 0 |"
+[ "$(sql "select count(*) from run_tags where tag='batch'")" = 4 ] || fail "ablation_batch: expected 4 runs tagged batch"
 
 "$SWAVBENCH" run ablation_prototypes.lua --db "$DB" "${tiny[@]}" > protos.log 2>&1 || { cat protos.log; fail "ablation_prototypes failed"; }
 for k in 10 30 100 300 1000 3000; do

@@ -26,7 +26,7 @@
 #include <thread>
 #include <vector>
 
-#include "harness/cli/distributed_run.h"
+#include "app/distributed_run.h"
 #include "harness/core/check.h"
 #include "harness/core/config.h"
 #include "harness/dist/grad_sync.h"

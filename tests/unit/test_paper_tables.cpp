@@ -61,7 +61,8 @@ class PaperTableTest : public ::testing::Test {
     return json::array({{{"count", 2}, {"size", 24}, {"min_scale", 0.14}, {"max_scale", 1.0}},
                         {{"count", 4}, {"size", 14}, {"min_scale", 0.05}, {"max_scale", 0.14}}});
   }
-  // A run as the driver records it: the resolved config, then status, then eval rows.
+  // A run as the driver records it: the resolved config, then status, the tags the suite gives
+  // (ablation_X.lua tags its runs "X", as suite/ablation_*.lua do), then eval rows.
   int64_t add_run(const std::string& suite, const json& changes,
                   const std::vector<std::tuple<std::string, std::string, double>>& evals,
                   const std::string& status = kStatusDone, const std::string& card = "{}") {
@@ -80,6 +81,10 @@ class PaperTableTest : public ::testing::Test {
     r.suite = "/src/swavbench/suite/" + suite;
     r.config_json = config.dump();
     int64_t id = store_->insert_run(r);
+    const std::string prefix = "ablation_", suffix = ".lua";
+    if (suite.rfind(prefix, 0) == 0)
+      store_->add_tags(id,
+                       {suite.substr(prefix.size(), suite.size() - prefix.size() - suffix.size())});
     for (const auto& [protocol, metric, value] : evals)
       store_->add_eval({id, protocol, metric, value, card, ""});
     store_->set_status(id, status, status == kStatusFailed ? "diverged" : "");
@@ -186,6 +191,25 @@ TEST_F(PaperTableTest, OtherSettingsTellsApartCropsThatDifferInScaleOnly) {
   EXPECT_EQ(row_of(t, 0)[2], "crops=2x28 (0.14-1.0)");
   EXPECT_EQ(row_of(t, 1)[2], "crops=2x28 (0.5-1.0)");
   EXPECT_TRUE(has_note(t, "Other settings: where rows share a name"));
+}
+
+TEST_F(PaperTableTest, AblationTablesSelectByTagNotBySuiteFileName) {
+  // A copy of the crops suite under another name: its runs carry the tag, so they are in.
+  int64_t renamed = add_run("my_crops_on_cifar.lua", {{"seed", 0}}, {{"knn", "top1_k20", 75.0}});
+  store_->add_tags(renamed, {"crops"});
+  // The same config file name without the tag (a database where the run was untagged): out.
+  add_run("crops.lua", {{"seed", 1}}, {{"knn", "top1_k20", 10.0}});
+  // A run first trained by swav_default.lua and then reused by the ablation, which tags it.
+  int64_t reused = add_run("swav_default.lua", {{"method", "simclr"}}, {{"knn", "top1_k20", 60.0}});
+  store_->add_tags(reused, {"crops"});
+  PaperTable t = build_paper_table(*store_, "crops", paper_);
+  ASSERT_EQ(t.rows.size(), 2u);
+  EXPECT_EQ(row_of(t, 0)[0], "SwAV");
+  EXPECT_EQ(row_of(t, 0)[2], "75.00 (1)");
+  EXPECT_EQ(row_of(t, 1)[0], "SimCLR");
+  EXPECT_EQ(row_of(t, 1)[2], "60.00 (1)");
+  // The batch table wants the tag "batch", so none of these.
+  EXPECT_TRUE(build_paper_table(*store_, "batch", paper_).rows.empty());
 }
 
 TEST_F(PaperTableTest, OtherSettingsNamesWhereARowLeavesTheCommonSetting) {

@@ -271,6 +271,51 @@ TEST_F(StoreTest, SchemaVersionSurvivesReopenAndNewerDatabasesAreRefused) {
   }
 }
 
+TEST_F(StoreTest, TagsAreASetPerRunAndGoWithTheRun) {
+  Store store(db_path());
+  RunRow a = make_run("a"), b = make_run("b");
+  store.insert_run(a);
+  store.insert_run(b);
+  store.add_tags(a.id, {"crops", "batch"});
+  store.add_tags(a.id, {"crops"});  // a second suite reusing the run: no duplicate
+  store.add_tags(b.id, {});
+  EXPECT_EQ(store.tags(a.id), (std::vector<std::string>{"batch", "crops"}));
+  EXPECT_TRUE(store.tags(b.id).empty());
+  EXPECT_THROW(store.add_tags(999, {"crops"}), Error);  // no such run
+  RawDb(db_path()).exec("PRAGMA foreign_keys = ON; DELETE FROM runs WHERE hash = 'a'");
+  EXPECT_TRUE(store.tags(a.id).empty());
+}
+
+// A version-1 database (before tags) selected ablation runs by suite file name; migrating it
+// tags those runs so its paper tables keep their rows.
+TEST_F(StoreTest, MigrationFromVersion1TagsTheAblationSuitesRuns) {
+  const std::string path = db_path();
+  std::vector<int64_t> ids;
+  {
+    Store store(path);
+    for (const char* suite :
+         {"/home/u/swavbench/suite/ablation_crops.lua", "ablation_batch.lua",
+          "suite/ablation_prototypes.lua", "suite/my_ablation_crops.lua", "suite/smoke.lua"}) {
+      RunRow run = make_run(suite);
+      run.suite = suite;
+      ids.push_back(store.insert_run(run));
+    }
+  }
+  {
+    RawDb raw(path);  // back to the version-1 schema
+    raw.exec("DROP TABLE run_tags");
+    raw.exec("UPDATE meta SET value = 1 WHERE key = 'schema_version'");
+  }
+  Store migrated(path);
+  EXPECT_EQ(migrated.schema_version(), kSchemaVersion);
+  EXPECT_EQ(migrated.tags(ids[0]), std::vector<std::string>{"crops"});
+  EXPECT_EQ(migrated.tags(ids[1]), std::vector<std::string>{"batch"});
+  EXPECT_EQ(migrated.tags(ids[2]), std::vector<std::string>{"prototypes"});
+  EXPECT_TRUE(migrated.tags(ids[3]).empty());  // another file whose name merely ends alike
+  EXPECT_TRUE(migrated.tags(ids[4]).empty());
+  ASSERT_TRUE(migrated.run_by_hash("suite/smoke.lua").has_value());  // nothing else touched
+}
+
 TEST_F(StoreTest, NonDatabaseFileIsAnInputErrorNamingThePathAndIsLeftUntouched) {
   const std::string path = db_path("random.bin");
   std::string bytes(4096, '\0');

@@ -14,7 +14,7 @@
 
 #include "evals/voc_map.h"
 #include "evals/voc_protocols.h"
-#include "harness/cli/data_commands.h"
+#include "app/data_commands.h"
 #include "harness/core/check.h"
 #include "harness/data/voc.h"
 #include "harness/dist/collective.h"

@@ -1,4 +1,4 @@
-#include "harness/cli/report_command.h"
+#include "app/report_command.h"
 
 #include <cstdlib>
 #include <filesystem>

@@ -1,4 +1,4 @@
-#include "harness/cli/run_driver.h"
+#include "app/run_driver.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -11,11 +11,11 @@
 #include <filesystem>
 #include <iostream>
 
-#include "harness/cli/data_commands.h"
-#include "harness/cli/distributed_run.h"
-#include "harness/core/build_info.h"
+#include "app/data_commands.h"
+#include "app/distributed_run.h"
 #include "harness/core/check.h"
 #include "harness/core/config.h"
+#include "harness/core/provenance.h"
 #include "harness/core/text.h"
 #include "harness/report/table.h"
 #include "harness/train/evaluation.h"
@@ -67,6 +67,35 @@ json handle_json(const RunRow& row, bool cached) {
 }
 
 std::string torch_version_string() { return TORCH_VERSION; }
+
+// `tags = {"crops", ...}` of a bench.pretrain table: names made of letters, digits and _ . : -
+// (an empty Lua table arrives as an empty JSON object).
+std::vector<std::string> parse_tags(const json& table, const std::string& where) {
+  std::vector<std::string> tags;
+  if (!table.contains("tags")) return tags;
+  const json& list = table["tags"];
+  if (list.is_object() && list.empty()) return tags;
+  const auto valid = [](const json& tag) {
+    if (!tag.is_string() || tag.get<std::string>().empty() || tag.get<std::string>().size() > 64)
+      return false;
+    for (char c : tag.get<std::string>()) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != ':' &&
+          c != '-')
+        return false;
+    }
+    return true;
+  };
+  SB_INPUT_CHECK(list.is_array(), "{}: 'tags' must be a list of names like {{\"crops\"}}, got {}",
+                 where, list.dump());
+  for (const json& tag : list) {
+    SB_INPUT_CHECK(valid(tag),
+                   "{}: tag {} in 'tags' is not a name (1-64 letters, digits, '_', '.', ':' or "
+                   "'-')",
+                   where, tag.dump());
+    tags.push_back(tag.get<std::string>());
+  }
+  return tags;
+}
 
 }  // namespace
 
@@ -120,6 +149,7 @@ json RunDriver::pretrain(const json& table, const std::string& where) {
     SB_INPUT_CHECK(table["label"].is_string(), "{}: 'label' must be a string", where);
     label = table["label"].get<std::string>();
   }
+  const std::vector<std::string> tags = parse_tags(table, where);
   RunConfig config = resolve_config(table, config_overrides_, where);
   Collective& collective = options_.collective ? *options_.collective : local_collective();
   const int world = collective.world_size();
@@ -147,6 +177,7 @@ json RunDriver::pretrain(const json& table, const std::string& where) {
 
   if (existing && existing->status == kStatusDone && !options_.force) {
     ++runs_reused_;
+    store_.add_tags(existing->id, tags);
     std::cout << fmt::format("reusing run #{} {} [{}]: already complete (same config hash)\n",
                              existing->id, label.empty() ? config.method : label, hash)
               << std::flush;
@@ -184,7 +215,7 @@ json RunDriver::pretrain(const json& table, const std::string& where) {
     row.config_json = config.to_json().dump();
     row.method = config.method;
     row.status = kStatusRunning;
-    row.git_sha = SWAVBENCH_GIT_SHA;
+    row.git_sha = swavbench_git_sha();
     row.torch_version = torch_version_string();
     row.device = config.device == "cuda" && torch::cuda::is_available()
                      ? fmt::format("cuda x{}", torch::cuda::device_count())
@@ -200,6 +231,7 @@ json RunDriver::pretrain(const json& table, const std::string& where) {
     row.suite = options_.suite;
     store_.insert_run(row);
   }
+  store_.add_tags(row.id, tags);
   const std::string name = label.empty() ? config.method : label;
   std::cout << fmt::format("{} run #{} {} [{}]: {} epochs{}\n",
                            resume_from > 0 ? "resuming" : "training", row.id, name, hash,
@@ -376,7 +408,7 @@ json RunDriver::eval(const json& run, const json& spec, const std::string& where
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     result.card["options"] = opts;
     result.card["seconds"] = seconds;
-    result.card["git_sha"] = SWAVBENCH_GIT_SHA;
+    result.card["git_sha"] = swavbench_git_sha();
     std::vector<EvalRow> rows;
     std::string line;
     for (const auto& [metric, value] : result.metrics) {

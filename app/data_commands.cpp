@@ -1,4 +1,4 @@
-#include "harness/cli/data_commands.h"
+#include "app/data_commands.h"
 
 #include <fmt/format.h>
 

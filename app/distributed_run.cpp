@@ -1,4 +1,4 @@
-#include "harness/cli/distributed_run.h"
+#include "app/distributed_run.h"
 
 #include <fcntl.h>
 #include <sys/file.h>

@@ -5,7 +5,7 @@
 // least one regression; 2: a missing or corrupt baseline, or other bad input.
 #pragma once
 
-#include "harness/cli/subcommand.h"
+#include "app/subcommand.h"
 
 namespace swavbench {
 

@@ -1,8 +1,8 @@
 // swavbench's entry point: registers the methods and protocols of every library, then hands
-// the command line to harness/cli. Nothing else lives here.
+// the command line to app/commands (run_cli). Nothing else lives here.
 #include "baselines/register.h"
 #include "evals/register.h"
-#include "harness/cli/commands.h"
+#include "app/commands.h"
 #include "harness/train/register.h"
 #include "swav/register.h"
 

@@ -1,4 +1,4 @@
-#include "harness/cli/regress_command.h"
+#include "app/regress_command.h"
 
 #include <stdlib.h>
 #include <torch/torch.h>
@@ -15,8 +15,8 @@
 #include <mutex>
 #include <set>
 
-#include "harness/cli/run_driver.h"
-#include "harness/core/build_info.h"
+#include "app/run_driver.h"
+#include "harness/core/provenance.h"
 #include "harness/core/check.h"
 #include "harness/core/config.h"
 #include "harness/core/text.h"
@@ -325,7 +325,7 @@ int do_regress(const RegressArgs& args) {
   SB_CHECK(!current.empty(), "{} produced no metrics", script);
 
   json provenance = {
-      {"git_sha", SWAVBENCH_GIT_SHA}, {"host", hostname()},
+      {"git_sha", swavbench_git_sha()}, {"host", hostname()},
       {"date", utc_now_iso8601()},    {"threads", torch::get_num_threads()},
       {"torch", TORCH_VERSION},       {"suite", fs::path(script).filename().string()}};
   if (!args.sets.empty()) provenance["set"] = args.sets;

@@ -4,7 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "harness/cli/subcommand.h"
+#include "app/subcommand.h"
 
 namespace swavbench {
 

@@ -1,4 +1,4 @@
-#include "harness/cli/bench_command.h"
+#include "app/bench_command.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "harness/core/build_info.h"
+#include "harness/core/provenance.h"
 #include "harness/core/check.h"
 #include "harness/core/text.h"
 #include "harness/store/store.h"
@@ -205,7 +205,7 @@ int do_bench(const BenchArgs& args) {
   }
 
   Store store(args.db);
-  const std::string sha = SWAVBENCH_GIT_SHA;
+  const std::string sha = swavbench_git_sha();
   const std::string host = hostname();
   std::cout << fmt::format(
                    "bench: {} benchmark(s) in {} executable(s) of {}, min time {} s; git {}\n",

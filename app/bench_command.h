@@ -4,7 +4,7 @@
 // prints each figure next to the most recent one recorded at another git sha.
 #pragma once
 
-#include "harness/cli/subcommand.h"
+#include "app/subcommand.h"
 
 namespace swavbench {
 

@@ -1,4 +1,4 @@
-#include "harness/cli/commands.h"
+#include "app/commands.h"
 
 #include <ATen/Version.h>
 #include <torch/torch.h>
@@ -12,16 +12,16 @@
 #include <iostream>
 #include <thread>
 
-#include "harness/cli/bench_command.h"
-#include "harness/cli/data_commands.h"
-#include "harness/cli/distributed_run.h"
-#include "harness/cli/regress_command.h"
-#include "harness/cli/report_command.h"
-#include "harness/cli/run_driver.h"
-#include "harness/cli/subcommand.h"
-#include "harness/core/build_info.h"
+#include "app/bench_command.h"
+#include "app/data_commands.h"
+#include "app/distributed_run.h"
+#include "app/regress_command.h"
+#include "app/report_command.h"
+#include "app/run_driver.h"
+#include "app/subcommand.h"
 #include "harness/core/check.h"
 #include "harness/core/config.h"
+#include "harness/core/provenance.h"
 #include "harness/dist/process_group.h"
 #include "harness/lua/runtime.h"
 #include "harness/report/paper_tables.h"
@@ -75,9 +75,9 @@ std::string loaded_blas() {
 
 std::string version_text() {
   return fmt::format(
-      "swavbench {} (git {})\nLibTorch {}\nCUDA available: {}{}\nBLAS: {}\nintra-op threads: "
-      "{}\n",
-      SWAVBENCH_VERSION, SWAVBENCH_GIT_SHA, TORCH_VERSION,
+      "swavbench {} (git {})\ntraining code digest: {}\nLibTorch {}\nCUDA available: {}{}\nBLAS: "
+      "{}\nintra-op threads: {}\n",
+      swavbench_version(), swavbench_git_sha(), training_code_digest(), TORCH_VERSION,
       torch::cuda::is_available() ? "yes" : "no",
       torch::cuda::is_available() ? fmt::format(" ({} devices)", torch::cuda::device_count()) : "",
       loaded_blas(), torch::get_num_threads());
@@ -370,7 +370,7 @@ int run_cli(int argc, char** argv) {
   make_folder->add_option("--quality", folder.quality, "JPEG quality")->capture_default_str();
   make_folder->add_option("--seed", folder.seed, "scene seed")->capture_default_str();
 
-  // Subcommands defined in their own files (harness/cli/*_command.cpp).
+  // Subcommands defined in their own files (app/*_command.cpp).
   std::vector<Subcommand> subcommands = {
       add_bench_command(app),
       add_regress_command(app),

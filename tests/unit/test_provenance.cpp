@@ -1,0 +1,115 @@
+// The build's provenance: the training code digest that cmake/build_info.cmake computes at every
+// build, and its place in the run hash. The script is run for real (cmake -P) on a small source
+// tree written here, and on this checkout.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+
+#include "harness/core/config.h"
+#include "harness/core/provenance.h"
+
+namespace swavbench {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string slurp(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void write(const fs::path& path, const std::string& text) {
+  fs::create_directories(path.parent_path());
+  std::ofstream(path) << text;
+}
+
+// Runs cmake/build_info.cmake over `source_dir` and returns the digest it wrote.
+std::string digest_of_tree(const fs::path& source_dir, const fs::path& out_header) {
+  const std::string command = std::string(SWAVBENCH_CMAKE_COMMAND) +
+                              " -DSRC=" + source_dir.string() + " -DOUT=" + out_header.string() +
+                              " -DPROJECT_VERSION=0.0.0 -P " + SWAVBENCH_SOURCE_DIR +
+                              "/cmake/build_info.cmake >/dev/null 2>&1";
+  EXPECT_EQ(std::system(command.c_str()), 0) << command;
+  std::smatch match;
+  const std::string header = slurp(out_header);
+  const std::regex digest_line("SWAVBENCH_TRAINING_CODE_DIGEST \"([0-9a-f]+)\"");
+  EXPECT_TRUE(std::regex_search(header, match, digest_line)) << header;
+  return match.size() > 1 ? match[1].str() : "";
+}
+
+class CodeDigest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() /
+            ("swavbench_digest_" + std::to_string(::getpid()) + "_" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(root_);
+    tree_ = root_ / "src";
+    fs::create_directories(tree_ / "harness/core");
+    fs::copy_file(fs::path(SWAVBENCH_SOURCE_DIR) / "harness/core/build_info_generated.h.in",
+                  tree_ / "harness/core/build_info_generated.h.in");
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  std::string digest() { return digest_of_tree(tree_, root_ / "out/build_info_generated.h"); }
+
+  fs::path root_, tree_;
+};
+
+TEST_F(CodeDigest, ChangesWithTrainingSourcesAndNotWithReportsOrProtocols) {
+  write(tree_ / "harness/train/trainer.cpp", "int step() { return 1; }\n");
+  write(tree_ / "swav/swav_loss.h", "// q = Sinkhorn(C^T z)\n");
+  write(tree_ / "harness/report/table.cpp", "int rows() { return 3; }\n");
+  write(tree_ / "evals/linear.cpp", "int epochs() { return 100; }\n");
+  write(tree_ / "app/commands.cpp", "int main_ish() { return 0; }\n");
+  const std::string before = digest();
+  ASSERT_EQ(before.size(), 16u);
+
+  // Rooms whose code cannot change what a pretraining run learns: the digest stays.
+  write(tree_ / "harness/report/table.cpp", "int rows() { return 4; }\n");
+  write(tree_ / "evals/linear.cpp", "int epochs() { return 90; }\n");
+  write(tree_ / "app/commands.cpp", "int main_ish() { return 1; }\n");
+  EXPECT_EQ(digest(), before);
+
+  // A one-character change to the training loop, a new method file, a renamed one: all change it.
+  write(tree_ / "harness/train/trainer.cpp", "int step() { return 2; }\n");
+  const std::string edited = digest();
+  EXPECT_NE(edited, before);
+  write(tree_ / "baselines/new_method.cpp", "// another method\n");
+  const std::string added = digest();
+  EXPECT_NE(added, edited);
+  fs::rename(tree_ / "baselines/new_method.cpp", tree_ / "baselines/renamed_method.cpp");
+  EXPECT_NE(digest(), added);
+
+  // Content, not timestamps: undoing the edits gives the first digest back.
+  fs::remove(tree_ / "baselines/renamed_method.cpp");
+  write(tree_ / "harness/train/trainer.cpp", "int step() { return 1; }\n");
+  EXPECT_EQ(digest(), before);
+}
+
+TEST_F(CodeDigest, TheBinaryCarriesTheDigestOfTheSourcesItWasBuiltFrom) {
+  // Fails when this checkout's training sources were edited after the last build: the binary is
+  // then stale, and so would be the hashes of the runs it records.
+  EXPECT_EQ(digest_of_tree(SWAVBENCH_SOURCE_DIR, root_ / "out/build_info_generated.h"),
+            training_code_digest());
+}
+
+TEST(RunHash, IncludesTheTrainingCodeDigest) {
+  RunConfig config = resolve_config({{"epochs", 3}}, nlohmann::json::object(), "w");
+  EXPECT_EQ(config.hash(), config.hash_with_code_digest(training_code_digest()));
+  EXPECT_NE(config.hash_with_code_digest("0123456789abcdef"),
+            config.hash_with_code_digest("0123456789abcdee"));
+  // A multi-process run's identity builds on the same hash.
+  EXPECT_EQ(run_hash(config, 1), config.hash());
+}
+
+}  // namespace
+}  // namespace swavbench
