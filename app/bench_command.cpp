@@ -14,8 +14,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "harness/core/provenance.h"
 #include "harness/core/check.h"
+#include "harness/core/provenance.h"
 #include "harness/core/text.h"
 #include "harness/store/store.h"
 

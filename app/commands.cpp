@@ -22,6 +22,7 @@
 #include "harness/core/check.h"
 #include "harness/core/config.h"
 #include "harness/core/provenance.h"
+#include "harness/core/run_dir.h"
 #include "harness/dist/process_group.h"
 #include "harness/lua/runtime.h"
 #include "harness/report/paper_tables.h"
@@ -106,12 +107,6 @@ std::string find_script(const std::string& name) {
                   SWAVBENCH_SOURCE_DIR));
 }
 
-std::string runs_dir_for(const std::string& db_path) {
-  fs::path parent = fs::path(db_path).parent_path();
-  if (parent.empty()) parent = ".";
-  return (parent / "runs").string();
-}
-
 struct RunArgs {
   std::string script;
   std::vector<std::string> sets;
@@ -168,7 +163,8 @@ int do_run(const RunArgs& args) {
                  "WORLD_SIZE={}): use either --nproc or the launcher, not both",
                  args.nproc, env.source, env.rank, env.world_size);
   if (args.nproc > 1 && !args.dry_run)
-    return launch_local_ranks(args.nproc, rank_command_line(args), args.db, runs_dir_for(args.db));
+    return launch_local_ranks(args.nproc, rank_command_line(args), args.db,
+                              RunDir::runs_dir_for_db(args.db));
 
   // A rank of a distributed job (started by --nproc, torchrun or SLURM). Rank 0 runs the script;
   // the others train what it sends them. Collectives go through Gloo on CPU and NCCL with
@@ -183,7 +179,7 @@ int do_run(const RunArgs& args) {
   if (!args.device.empty()) options.overrides["device"] = args.device;
   options.dry_run = args.dry_run;
   options.force = args.force;
-  options.runs_dir = runs_dir_for(args.db);
+  options.runs_dir = RunDir::runs_dir_for_db(args.db);
   options.suite = script;
   options.progress_tty = ::isatty(STDOUT_FILENO);
   options.collective = group.get();

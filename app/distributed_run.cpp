@@ -1,7 +1,5 @@
 #include "app/distributed_run.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -10,6 +8,7 @@
 
 #include "harness/core/check.h"
 #include "harness/core/config.h"
+#include "harness/core/run_dir.h"
 #include "harness/core/text.h"
 #include "harness/dist/process_group.h"
 #include "harness/store/store.h"
@@ -27,15 +26,6 @@ std::string describe_exit(int code) {
     return fmt::format("was killed by signal {} ({})", sig, name != nullptr ? name : "?");
   }
   return fmt::format("exited with code {}", code);
-}
-
-bool lock_is_free(const std::string& run_dir) {
-  const std::string path = run_dir + "/lock";
-  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) return true;
-  const bool free = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
-  ::close(fd);
-  return free;
 }
 
 }  // namespace
@@ -95,7 +85,7 @@ int launch_local_ranks(int nproc, const std::vector<std::string>& child_argv,
   const std::string here = hostname();
   for (const RunRow& row : store.runs()) {
     if (row.pid != pids[0] || row.host != here) continue;
-    if (row.status == kStatusRunning && lock_is_free(runs_dir + "/" + row.hash)) {
+    if (row.status == kStatusRunning && !RunDir(runs_dir, row.hash).is_locked()) {
       store.set_status(row.id, kStatusFailed,
                        fmt::format("distributed run of {} ranks broke: {}; the next run of this "
                                    "config resumes from its last checkpoint",

@@ -16,9 +16,10 @@
 #include <set>
 
 #include "app/run_driver.h"
-#include "harness/core/provenance.h"
 #include "harness/core/check.h"
 #include "harness/core/config.h"
+#include "harness/core/provenance.h"
+#include "harness/core/run_dir.h"
 #include "harness/core/text.h"
 #include "harness/lua/runtime.h"
 #include "harness/models/flops.h"
@@ -301,8 +302,7 @@ int do_regress(const RegressArgs& args) {
     temp = std::make_unique<TempDir>();
     db = temp->path() + "/regress.sqlite";
   }
-  fs::path parent = fs::path(db).parent_path();
-  options.runs_dir = ((parent.empty() ? fs::path(".") : parent) / "runs").string();
+  options.runs_dir = RunDir::runs_dir_for_db(db);
   options.suite = script;
   options.progress_tty = false;  // a log, not a progress line: regress runs in CI
 
@@ -326,8 +326,8 @@ int do_regress(const RegressArgs& args) {
 
   json provenance = {
       {"git_sha", swavbench_git_sha()}, {"host", hostname()},
-      {"date", utc_now_iso8601()},    {"threads", torch::get_num_threads()},
-      {"torch", TORCH_VERSION},       {"suite", fs::path(script).filename().string()}};
+      {"date", utc_now_iso8601()},      {"threads", torch::get_num_threads()},
+      {"torch", TORCH_VERSION},         {"suite", fs::path(script).filename().string()}};
   if (!args.sets.empty()) provenance["set"] = args.sets;
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

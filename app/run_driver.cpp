@@ -1,7 +1,5 @@
 #include "app/run_driver.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 #include <unistd.h>
@@ -16,6 +14,7 @@
 #include "harness/core/check.h"
 #include "harness/core/config.h"
 #include "harness/core/provenance.h"
+#include "harness/core/run_dir.h"
 #include "harness/core/text.h"
 #include "harness/report/table.h"
 #include "harness/train/evaluation.h"
@@ -26,29 +25,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-// An exclusive flock on <run_dir>/lock held while a process trains the run. The kernel drops it
-// when the process dies, however it dies, which is how a later invocation tells a killed run
-// from one still in progress.
-class RunLock {
- public:
-  explicit RunLock(const std::string& run_dir) {
-    fs::create_directories(run_dir);
-    path_ = run_dir + "/lock";
-    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    SB_CHECK(fd_ >= 0, "cannot open lock file {}", path_);
-    held_ = ::flock(fd_, LOCK_EX | LOCK_NB) == 0;
-  }
-  ~RunLock() {
-    if (fd_ >= 0) ::close(fd_);  // closing releases the lock
-  }
-  bool held() const { return held_; }
-
- private:
-  std::string path_;
-  int fd_ = -1;
-  bool held_ = false;
-};
 
 std::string format_seconds(double s) {
   if (s < 60) return fmt::format("{:.0f}s", s);
@@ -104,8 +80,7 @@ int mark_interrupted_runs(Store& store, const std::string& runs_dir) {
   const std::string here = hostname();
   for (const RunRow& row : store.runs(kStatusRunning)) {
     if (row.host != here) continue;  // another machine's run: its lock is not visible here
-    RunLock lock(runs_dir + "/" + row.hash);
-    if (!lock.held()) continue;  // a live process is training it
+    if (RunDir(runs_dir, row.hash).is_locked()) continue;  // a live process is training it
     store.set_status(row.id, kStatusInterrupted,
                      fmt::format("process {} on {} ended without finishing (killed or crashed); "
                                  "the next run of this config resumes from its last checkpoint",
@@ -124,7 +99,7 @@ RunDriver::RunDriver(Store& store, DriverOptions options)
 }
 
 std::string RunDriver::run_dir(const std::string& hash) const {
-  return options_.runs_dir + "/" + hash;
+  return RunDir(options_.runs_dir, hash).path();
 }
 
 void RunDriver::check_overrides(const std::string& where) {
@@ -184,8 +159,9 @@ json RunDriver::pretrain(const json& table, const std::string& where) {
     return handle_json(*existing, true);
   }
 
-  const std::string dir = run_dir(hash);
-  RunLock lock(dir);
+  const RunDir run_folder(options_.runs_dir, hash);
+  const std::string dir = run_folder.path();
+  RunDirLock lock(run_folder);
   if (!lock.held()) {
     throw InputError(fmt::format(
         "{}: run [{}] is being trained by another process (pid {} on {}); wait for it or use "
@@ -196,7 +172,7 @@ json RunDriver::pretrain(const json& table, const std::string& where) {
   RunRow row;
   int resume_from = 0;
   if (existing && options_.force) {
-    fs::remove(checkpoint_path(dir));
+    run_folder.clear_training_state();
     store_.reset_run(existing->id, config.to_json().dump());
     store_.claim_run(existing->id, ::getpid(), hostname());
     row = *store_.run_by_id(existing->id);
@@ -208,9 +184,7 @@ json RunDriver::pretrain(const json& table, const std::string& where) {
   } else {
     // A run this database has never seen starts fresh, even if another database kept in the same
     // folder left a checkpoint of the same config in runs/<hash>/.
-    fs::remove(checkpoint_path(dir));
-    for (int rank = 1; fs::exists(rank_state_path(dir, rank)); ++rank)
-      fs::remove(rank_state_path(dir, rank));
+    run_folder.clear_training_state();
     row.hash = hash;
     row.config_json = config.to_json().dump();
     row.method = config.method;
@@ -319,7 +293,7 @@ json RunDriver::pretrain(const json& table, const std::string& where) {
                {{"op", "train"}, {"config", config.to_json()}, {"hash", hash}, {"run_dir", dir}});
     }
     TrainOutcome outcome = train_run(config, dir, callbacks, collective);
-    std::string ckpt = checkpoint_path(dir);
+    std::string ckpt = run_folder.checkpoint_path();
     store_.add_artifact({run_id, "checkpoint", ckpt, sha256_file(ckpt)});
     store_.add_artifact({run_id, "weights", ckpt, outcome.weights_sha256});
     store_.set_status(run_id, kStatusDone,

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "harness/core/check.h"
+#include "harness/core/method_spec.h"
 #include "harness/models/heads.h"
 #include "harness/train/method.h"
 #include "swav/queue.h"
@@ -145,6 +146,25 @@ class Swav final : public Method {
 }  // namespace
 
 void register_swav_methods() {
+  MethodSpec spec;
+  spec.name = "swav";
+  spec.display_name = "SwAV";
+  spec.paper_name = "SwAV";
+  spec.table_order = 0;
+  spec.min_crops = 2;
+  // Codes q are computed on the crops_for_assign views only (the large crops in the paper).
+  spec.validate = [](const RunConfig& c, const std::string& where) {
+    const int64_t n = c.total_crops();
+    for (int64_t a : c.crops_for_assign)
+      SB_INPUT_CHECK(a >= 0 && a < n,
+                     "{}: crops_for_assign index {} is out of range: there are {} crops (0-based "
+                     "indices 0..{})",
+                     where, a, n, n - 1);
+  };
+  spec.collapse_advice =
+      "freeze the prototypes longer (freeze_prototypes_iters), start the queue later "
+      "(queue_start_epoch), or lower epsilon";
+  register_method_spec(std::move(spec));
   register_method("swav", [](const MethodContext& c) { return std::make_unique<Swav>(c); });
 }
 

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "harness/core/check.h"
+#include "harness/core/method_spec.h"
 #include "harness/core/provenance.h"
 #include "harness/core/text.h"
 
@@ -138,8 +139,13 @@ std::vector<CropSpec> crops_from_json(const json& v, const std::string& where) {
 const std::vector<Binding>& bindings() {
   static const std::vector<Binding> all = [] {
     std::vector<Binding> b;
-    b.push_back(bind_choice("method", "pretraining method", &RunConfig::method,
-                            {"swav", "simclr", "moco", "supervised", "random"}));
+    // The methods are those registered (MethodSpec): no list of names lives here.
+    b.push_back(Binding{{"method", "string: a registered method", "pretraining method"},
+                        [](RunConfig& c, const json& v, const std::string& where) {
+                          c.method =
+                              method_spec(read_as<std::string>(v, "method", where), where).name;
+                        },
+                        [](const RunConfig& c) { return json(c.method); }});
     b.push_back(bind_choice("arch", "backbone", &RunConfig::arch,
                             {"resnet10", "resnet18", "resnet34", "resnet50"}));
     b.push_back(
@@ -258,20 +264,6 @@ void apply_table(RunConfig& config, const json& table, const std::string& where,
   }
 }
 
-json method_defaults(const std::string& method) {
-  if (method == "simclr") return {{"temperature", 0.2}};
-  // MoCo v2 and the supervised reference train with per-GPU BatchNorm (MoCo's key encoder would
-  // otherwise see the batch statistics of its own queries' positives).
-  if (method == "moco") return {{"temperature", 0.2}, {"sync_bn", false}};
-  if (method == "supervised")
-    return {{"crops",
-             json::array({{{"count", 1}, {"size", 28}, {"min_scale", 0.3}, {"max_scale", 1.0}}})},
-            {"augment", "light"},
-            {"sync_bn", false}};
-  if (method == "random") return {{"epochs", 0}, {"sync_bn", false}};
-  return json::object();
-}
-
 }  // namespace
 
 json RunConfig::to_json() const {
@@ -297,9 +289,17 @@ std::string run_hash(const RunConfig& config, int world_size) {
 int64_t RunConfig::total_crops() const { return swavbench::total_crops(crops); }
 
 const std::vector<ConfigKeyDoc>& config_key_docs() {
-  static const std::vector<ConfigKeyDoc> docs = [] {
+  // Rebuilt on each call: the method key lists the methods registered so far.
+  static std::vector<ConfigKeyDoc> docs;
+  docs = [] {
     std::vector<ConfigKeyDoc> d;
     for (const auto& b : bindings()) d.push_back(b.doc);
+    for (ConfigKeyDoc& doc : d) {
+      if (doc.key != "method") continue;
+      doc.type = "string:";
+      for (const MethodSpec* spec : method_specs())
+        doc.type += (doc.type == "string:" ? " " : " | ") + spec->name;
+    }
     d.push_back({"preset", "string", "start from a named preset (see --list-presets)"});
     d.push_back({"label", "string", "free text shown in tables (not part of the hash)"});
     d.push_back({"tags", "list",
@@ -320,14 +320,14 @@ RunConfig resolve_config(const json& table, const json& overrides, const std::st
   SB_INPUT_CHECK(table.is_object(), "{}: bench.pretrain expects a table of config keys, got {}",
                  where, describe(table));
   // The method decides its defaults, so find it first (override beats table).
-  std::string method = "swav";
+  std::string method = RunConfig{}.method;
   if (table.contains("method")) method = read_as<std::string>(table["method"], "method", where);
   if (overrides.contains("method"))
     method = read_as<std::string>(overrides["method"], "method", where);
 
   RunConfig config;
   apply_table(config, json{{"method", method}}, where, "");
-  apply_table(config, method_defaults(method), where, " (method defaults)");
+  apply_table(config, method_spec(config.method, where).defaults, where, " (method defaults)");
   if (table.contains("preset")) {
     std::string preset = read_as<std::string>(table["preset"], "preset", where);
     apply_table(config, config_preset(preset, where), where, " (preset)");
@@ -351,7 +351,8 @@ void validate_config(const RunConfig& c, const std::string& where) {
   positive("workers", c.workers);
   positive("prefetch", c.prefetch);
   SB_INPUT_CHECK(c.epochs >= 0, "{}: config key 'epochs' must be >= 0, got {}", where, c.epochs);
-  SB_INPUT_CHECK(c.epochs > 0 || c.method == "random",
+  const MethodSpec& method = method_spec(c.method, where);
+  SB_INPUT_CHECK(c.epochs > 0 || !method.trains,
                  "{}: config key 'epochs' must be >= 1 for method '{}'", where, c.method);
   SB_INPUT_CHECK(c.subset >= 0, "{}: config key 'subset' must be >= 0 (0 = all), got {}", where,
                  c.subset);
@@ -374,15 +375,10 @@ void validate_config(const RunConfig& c, const std::string& where) {
                    "{}: crops[{}] needs 0 < min_scale <= max_scale <= 1, got ({}, {})", where,
                    i + 1, s.min_scale, s.max_scale);
   }
-  int64_t n = c.total_crops();
-  if (c.method == "swav")
-    for (int64_t a : c.crops_for_assign)
-      SB_INPUT_CHECK(a >= 0 && a < n,
-                     "{}: crops_for_assign index {} is out of range: there are {} crops (0-based "
-                     "indices 0..{})",
-                     where, a, n, n - 1);
-  if (c.method == "swav" || c.method == "simclr" || c.method == "moco")
-    SB_INPUT_CHECK(n >= 2, "{}: method '{}' needs at least 2 crops, got {}", where, c.method, n);
+  const int64_t n = c.total_crops();
+  SB_INPUT_CHECK(n >= method.min_crops, "{}: method '{}' needs at least {} crops, got {}", where,
+                 c.method, method.min_crops, n);
+  if (method.validate) method.validate(c, where);
   SB_INPUT_CHECK(c.precision != "bf16" || c.device == "cuda",
                  "{}: precision 'bf16' needs device 'cuda' (CPU runs are fp32, or fp64 for "
                  "reference runs)",

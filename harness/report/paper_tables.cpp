@@ -20,6 +20,7 @@
 #include <tuple>
 
 #include "harness/core/check.h"
+#include "harness/core/method_spec.h"
 #include "harness/core/text.h"
 #include "harness/report/table.h"
 
@@ -95,22 +96,10 @@ std::vector<std::pair<int, int>> parse_crops(const std::string& text) {
 
 // ---------------------------------------------------------------- names and settings
 
-std::string our_method_name(const std::string& m) {
-  static const std::map<std::string, std::string> names{{"swav", "SwAV"},
-                                                        {"simclr", "SimCLR"},
-                                                        {"moco", "MoCo v2"},
-                                                        {"supervised", "supervised"},
-                                                        {"random", "random init"}};
-  auto it = names.find(m);
-  return it == names.end() ? m : it->second;
-}
-
 // The method's name in paper.csv; "" when the paper has no such method (random init).
 std::string paper_method_name(const std::string& m) {
-  static const std::map<std::string, std::string> names{
-      {"swav", "SwAV"}, {"simclr", "SimCLR"}, {"moco", "MoCo v2"}, {"supervised", "supervised"}};
-  auto it = names.find(m);
-  return it == names.end() ? "" : it->second;
+  const MethodSpec* spec = find_method_spec(m);
+  return spec ? spec->paper_name : "";
 }
 
 std::string pretty_dataset(const std::string& d) {
@@ -240,12 +229,6 @@ bool has_prefix(const std::map<std::string, double>& evals, const std::string& p
   return false;
 }
 
-int method_rank(const std::string& m) {
-  static const std::vector<std::string> order{"swav", "simclr", "moco", "supervised", "random"};
-  auto it = std::find(order.begin(), order.end(), m);
-  return static_cast<int>(it - order.begin());
-}
-
 template <typename T>
 void add_unique(std::vector<T>& v, const T& x) {
   if (std::find(v.begin(), v.end(), x) == v.end()) v.push_back(x);
@@ -326,7 +309,7 @@ std::vector<TableDef> table_defs() {
     };
     d.key_headers = {"method", "data", "arch", "pretrain epochs", "batch", "crops"};
     d.key_cells = [](const json& c) {
-      return std::vector<std::string>{our_method_name(config_text(c, "method")),
+      return std::vector<std::string>{method_display_name(config_text(c, "method")),
                                       our_data(c, true),
                                       our_arch(c),
                                       config_text(c, "epochs"),
@@ -334,7 +317,7 @@ std::vector<TableDef> table_defs() {
                                       config_text(c, "crops")};
     };
     d.order = [](const json& c) {
-      return std::vector<double>{double(method_rank(config_text(c, "method"))),
+      return std::vector<double>{double(method_table_order(config_text(c, "method"))),
                                  config_number(c, "subset"), config_number(c, "epochs"),
                                  config_number(c, "batch_size"),
                                  double(is_multi_crop(config_text(c, "crops")))};
@@ -345,11 +328,11 @@ std::vector<TableDef> table_defs() {
     defs.push_back(d);
   }
   auto method_arch_epochs = [](const json& c) {
-    return std::vector<std::string>{our_method_name(config_text(c, "method")), our_arch(c),
+    return std::vector<std::string>{method_display_name(config_text(c, "method")), our_arch(c),
                                     config_text(c, "epochs")};
   };
   auto by_method = [](const json& c) {
-    return std::vector<double>{double(method_rank(config_text(c, "method"))),
+    return std::vector<double>{double(method_table_order(config_text(c, "method"))),
                                config_number(c, "epochs")};
   };
   {
@@ -415,11 +398,11 @@ std::vector<TableDef> table_defs() {
     d.include = tagged("crops", "");
     d.key_headers = {"method", "crops"};
     d.key_cells = [](const json& c) {
-      return std::vector<std::string>{our_method_name(config_text(c, "method")),
+      return std::vector<std::string>{method_display_name(config_text(c, "method")),
                                       config_text(c, "crops")};
     };
     d.order = [](const json& c) {
-      return std::vector<double>{double(method_rank(config_text(c, "method"))),
+      return std::vector<double>{double(method_table_order(config_text(c, "method"))),
                                  double(is_multi_crop(config_text(c, "crops")))};
     };
     d.ours = kAblationColumns;

@@ -9,6 +9,8 @@
 #include <filesystem>
 
 #include "harness/core/check.h"
+#include "harness/core/method_spec.h"
+#include "harness/core/run_dir.h"
 #include "harness/core/text.h"
 #include "harness/data/loader.h"
 #include "harness/data/multicrop.h"
@@ -154,10 +156,12 @@ std::unique_ptr<Method> build_method(const RunConfig& config, const Dataset& dat
 
 }  // namespace
 
-std::string checkpoint_path(const std::string& run_dir) { return run_dir + "/checkpoint.pt"; }
+std::string checkpoint_path(const std::string& run_dir) {
+  return RunDir(run_dir).checkpoint_path();
+}
 
 std::string rank_state_path(const std::string& run_dir, int rank) {
-  return fmt::format("{}/method_rank{}.pt", run_dir, rank);
+  return RunDir(run_dir).rank_state_path(rank);
 }
 
 std::string weights_digest(torch::nn::Module& module) {
@@ -379,7 +383,8 @@ TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
       for (const auto& [k, v] : callbacks.monitor(*method, epoch)) report.logs[k] = v;
     }
 
-    // Collapse alarm: the SwAV loss sits at ln(K) when every sample gets the same uniform code.
+    // Collapse alarm, for methods with a collapse loss (SwAV: ln(K), when every sample gets the
+    // same uniform code); the advice is the method's own (MethodSpec::collapse_advice).
     bool alarm_now = false;
     if (method->collapse_loss() > 0) {
       bool near_uniform = std::abs(report.loss - method->collapse_loss()) < config.collapse_margin;
@@ -393,11 +398,12 @@ TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
             "share {:.2f}",
             report.loss, method->collapse_loss(), config.collapse_margin, collapse_streak,
             share != report.logs.end() ? share->second : 0.0);
-        if (callbacks.on_alarm)
-          callbacks.on_alarm(
-              "collapse", epoch, reason,
-              "freeze the prototypes longer (freeze_prototypes_iters), start the queue later "
-              "(queue_start_epoch), or lower epsilon");
+        const MethodSpec* spec = find_method_spec(config.method);
+        const std::string advice =
+            spec && !spec->collapse_advice.empty()
+                ? spec->collapse_advice
+                : "lower the learning rate or lengthen the warm-up (warmup_epochs)";
+        if (callbacks.on_alarm) callbacks.on_alarm("collapse", epoch, reason, advice);
       }
     }
     if (rank == 0) {

@@ -3,6 +3,7 @@
 
 #include "harness/core/check.h"
 #include "harness/core/config.h"
+#include "harness/core/method_spec.h"
 #include "harness/core/text.h"
 
 namespace swavbench {
@@ -67,6 +68,71 @@ TEST(Config, ResolutionOrderIsDefaultsMethodTableThenOverrides) {
   EXPECT_EQ(c.epochs, 1);
   // An override of the method switches the method defaults too.
   EXPECT_EQ(resolve_config({{"method", "swav"}}, {{"method", "random"}}, "w").epochs, 0);
+}
+
+// A method is what it registers: a new one needs no edit to the config layer or the tables.
+TEST(Config, MethodsAreWhatTheRegistryHolds) {
+  MethodSpec toy;
+  toy.name = "toy_views";
+  toy.display_name = "Toy Views";
+  toy.table_order = 7;
+  toy.min_crops = 3;
+  toy.defaults = {{"temperature", 0.5}, {"epochs", 4}};
+  toy.validate = [](const RunConfig& c, const std::string& where) {
+    SB_INPUT_CHECK(c.queue_length == 0, "{}: toy_views has no queue", where);
+  };
+  register_method_spec(toy);
+
+  const json three_crops =
+      json::array({{{"count", 3}, {"size", 28}, {"min_scale", 0.2}, {"max_scale", 1.0}}});
+  RunConfig c =
+      resolve_config({{"method", "toy_views"}, {"crops", three_crops}}, json::object(), "w");
+  EXPECT_DOUBLE_EQ(c.temperature, 0.5);  // its defaults
+  EXPECT_EQ(c.epochs, 4);
+  EXPECT_EQ(resolve_config({{"method", "toy_views"}, {"crops", three_crops}}, {{"epochs", 1}}, "w")
+                .epochs,
+            1);  // --set still wins
+  // Its crop count and its own check.
+  const json two_crops =
+      json::array({{{"count", 2}, {"size", 28}, {"min_scale", 0.2}, {"max_scale", 1.0}}});
+  EXPECT_NE(error_of({{"method", "toy_views"}, {"crops", two_crops}})
+                .find("method 'toy_views' needs at least 3 crops, got 2"),
+            std::string::npos)
+      << error_of({{"method", "toy_views"}, {"crops", two_crops}});
+  EXPECT_NE(error_of({{"method", "toy_views"}, {"crops", three_crops}, {"queue_length", 8}})
+                .find("toy_views has no queue"),
+            std::string::npos);
+  // Names and order for tables; the --list-keys line lists it among the valid values.
+  EXPECT_EQ(method_display_name("toy_views"), "Toy Views");
+  EXPECT_EQ(method_display_name("never_registered"), "never_registered");
+  EXPECT_LT(method_table_order("swav"), method_table_order("toy_views"));
+  EXPECT_LT(method_table_order("toy_views"), method_table_order("never_registered"));
+  bool listed = false;
+  for (const auto& doc : config_key_docs())
+    if (doc.key == "method") listed = doc.type.find("toy_views") != std::string::npos;
+  EXPECT_TRUE(listed);
+  EXPECT_NE(error_of({{"method", "toy_view"}}).find("did you mean 'toy_views'"), std::string::npos);
+}
+
+// The five methods of this build, as app/main.cpp registers them.
+TEST(Config, BuiltinMethodSpecs) {
+  std::vector<std::string> names;
+  for (const MethodSpec* spec : method_specs())
+    if (spec->name != "toy_views") names.push_back(spec->name);
+  EXPECT_EQ(names, (std::vector<std::string>{"swav", "simclr", "moco", "supervised", "random"}));
+  EXPECT_EQ(method_spec("moco", "w").display_name, "MoCo v2");
+  EXPECT_EQ(method_spec("random", "w").paper_name, "");  // the paper has no random-init row
+  EXPECT_FALSE(method_spec("random", "w").trains);
+  EXPECT_NE(method_spec("swav", "w").collapse_advice.find("freeze_prototypes_iters"),
+            std::string::npos);
+  EXPECT_TRUE(method_spec("simclr", "w").collapse_advice.empty());
+  // A SwAV-only check stays SwAV's: SimCLR has no crops_for_assign to check.
+  const json two =
+      json::array({{{"count", 2}, {"size", 28}, {"min_scale", 0.2}, {"max_scale", 1.0}}});
+  EXPECT_NE(error_of({{"method", "swav"}, {"crops", two}, {"crops_for_assign", {0, 5}}})
+                .find("crops_for_assign index 5 is out of range"),
+            std::string::npos);
+  EXPECT_EQ(error_of({{"method", "simclr"}, {"crops", two}, {"crops_for_assign", {0, 5}}}), "");
 }
 
 TEST(Config, HashIsStableAndSensitive) {

@@ -1,0 +1,53 @@
+// MethodSpec: what a pretraining method says about itself, apart from its code. Each method's
+// folder registers one (swav/, baselines/, harness/train for supervised and random) next to its
+// factory (harness/train/method.h), so adding a method touches that folder and its tests only:
+// the config layer reads its defaults and checks from here, the tables its names and order, the
+// collapse alarm its advice. Torch-free.
+#pragma once
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "harness/core/config.h"
+
+namespace swavbench {
+
+struct MethodSpec {
+  std::string name;          // the config value: method = "swav"
+  std::string display_name;  // in tables and reports: "SwAV"
+  std::string paper_name;    // its name in results/paper.csv; "" when the paper has none
+  int table_order = 100;     // rows of a table come in this order (then by name)
+  // Config values this method changes from the built-in defaults; a script's table and --set
+  // still override them (resolution: defaults <- these <- preset <- table <- --set).
+  nlohmann::json defaults = nlohmann::json::object();
+  bool trains = true;  // false: an untrained control, for which epochs = 0 is valid
+  int min_crops = 1;   // views per image the loss needs
+  // Checks of its own on the resolved config; throws InputError naming `where`.
+  std::function<void(const RunConfig&, const std::string& where)> validate;
+  // Shown with a collapse alarm: what to change in this method's config.
+  std::string collapse_advice;
+};
+
+// Registering a name again replaces its spec (registration functions may run more than once).
+void register_method_spec(MethodSpec spec);
+
+// nullptr when no method of that name is registered.
+const MethodSpec* find_method_spec(const std::string& name);
+
+// The spec of `name`; an InputError naming `where`, the closest registered name and all of them
+// when there is none.
+const MethodSpec& method_spec(const std::string& name, const std::string& where);
+
+// Every registered spec, in table order.
+std::vector<const MethodSpec*> method_specs();
+
+// How tables name a method: its display name, or the config name itself when it is not
+// registered (a database written by a build with more methods).
+std::string method_display_name(const std::string& name);
+
+// Where a method's rows go in a table: its table_order; unknown methods last.
+int method_table_order(const std::string& name);
+
+}  // namespace swavbench
