@@ -1,12 +1,8 @@
 #include "app/bench_command.h"
 
-#include <fcntl.h>
-#include <stdlib.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -15,6 +11,7 @@
 #include <sstream>
 
 #include "harness/core/check.h"
+#include "harness/core/files.h"
 #include "harness/core/provenance.h"
 #include "harness/core/text.h"
 #include "harness/store/store.h"
@@ -59,59 +56,6 @@ std::vector<fs::path> bench_executables(const fs::path& dir) {
   return exes;
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// Runs argv[0] with argv, stdout and stderr to the given files ("/dev/null" to drop); returns the
-// exit status (128 + signal when killed).
-int run_child(const std::vector<std::string>& argv, const std::string& out_path,
-              const std::string& err_path) {
-  // Everything the child needs is prepared before fork: after it, only async-signal-safe calls.
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  std::cout << std::flush;
-  pid_t pid = ::fork();
-  SB_CHECK(pid >= 0, "fork failed");
-  if (pid == 0) {
-    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (out < 0 || err < 0) ::_exit(127);
-    ::dup2(out, STDOUT_FILENO);
-    ::dup2(err, STDERR_FILENO);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return 127;
-  }
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return 127;
-}
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "swavbench_bench.XXXXXX").string();
-    SB_CHECK(::mkdtemp(pattern.data()) != nullptr, "cannot create a temporary folder");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;
   std::istringstream in(text);
@@ -127,7 +71,7 @@ std::vector<std::string> list_benchmarks(const fs::path& exe, const std::string&
   std::vector<std::string> argv{exe.string(), "--benchmark_list_tests=true"};
   if (!filter.empty()) argv.push_back("--benchmark_filter=" + filter);
   const std::string out = tmp.path() + "/list.out", err = tmp.path() + "/list.err";
-  int status = run_child(argv, out, err);
+  int status = run_process(argv, out, err);
   if (status != 0)
     throw InputError(fmt::format(
         "{} --benchmark_list_tests failed (exit {}){}: {}", exe.filename().string(), status,
@@ -180,7 +124,7 @@ int do_bench(const BenchArgs& args) {
   SB_INPUT_CHECK(args.min_time > 0, "--min-time must be > 0 seconds, got {}", args.min_time);
   const fs::path dir = bench_dir();
   const std::vector<fs::path> exes = bench_executables(dir);
-  TempDir tmp;
+  TempDir tmp("swavbench_bench");
 
   // Which executables hold a matching benchmark: start only those.
   std::vector<std::pair<fs::path, std::vector<std::string>>> plan;
@@ -227,7 +171,7 @@ int do_bench(const BenchArgs& args) {
     if (!args.filter.empty()) argv.push_back("--benchmark_filter=" + args.filter);
     std::cout << fmt::format("  running {} ({} benchmark(s))\n", exe_name, names.size())
               << std::flush;
-    int status = run_child(argv, "/dev/null", err_path);
+    int status = run_process(argv, "/dev/null", err_path);
     const std::string err = read_file(err_path);
     if (status != 0) {
       ++failures;

@@ -18,6 +18,7 @@
 #include "app/run_driver.h"
 #include "harness/core/check.h"
 #include "harness/core/config.h"
+#include "harness/core/files.h"
 #include "harness/core/provenance.h"
 #include "harness/core/run_dir.h"
 #include "harness/core/text.h"
@@ -61,27 +62,6 @@ std::string find_ci_script(const std::string& name) {
   throw InputError(fmt::format("regress script '{}' not found in {}/suite or {}", name,
                                SWAVBENCH_SOURCE_DIR, SWAVBENCH_INSTALL_SUITE_DIR));
 }
-
-// A temporary folder removed when the command ends, however it ends.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "swavbench_regress.XXXXXX").string();
-    SB_CHECK(::mkdtemp(pattern.data()) != nullptr, "cannot create a temporary folder in {}",
-             fs::temp_directory_path().string());
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // The float GEMM rate now, GFLOP/s, leaving LibTorch's global generator as it found it (the
 // measurement draws random matrices; the evaluations after it must see what `swavbench run`
@@ -299,7 +279,7 @@ int do_regress(const RegressArgs& args) {
   std::unique_ptr<TempDir> temp;
   std::string db = args.db;
   if (db.empty()) {
-    temp = std::make_unique<TempDir>();
+    temp = std::make_unique<TempDir>("swavbench_regress");
     db = temp->path() + "/regress.sqlite";
   }
   options.runs_dir = RunDir::runs_dir_for_db(db);

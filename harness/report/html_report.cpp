@@ -7,8 +7,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "harness/core/provenance.h"
 #include "harness/core/check.h"
+#include "harness/core/files.h"
+#include "harness/core/provenance.h"
 #include "harness/core/text.h"
 #include "harness/report/paper_tables.h"
 #include "harness/report/table.h"
@@ -60,14 +61,6 @@ pre { background: #f6f8fa; border: 1px solid #d7dbe2; padding: 8px; overflow-x: 
 )css";
 
 std::string esc(const std::string& s) { return html_escape(s); }
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  SB_CHECK(in.good(), "cannot read {}", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::string pretty_json(const std::string& text) {
   nlohmann::json j = nlohmann::json::parse(text, nullptr, false);

@@ -20,6 +20,8 @@
 #include <tuple>
 
 #include "harness/core/check.h"
+#include "harness/core/config.h"
+#include "harness/core/escape.h"
 #include "harness/core/method_spec.h"
 #include "harness/core/text.h"
 #include "harness/report/table.h"
@@ -33,8 +35,13 @@ constexpr const char* kDash = "—";
 const std::vector<std::string> kPaperColumns{"table",  "method", "arch",    "epochs",
                                              "batch",  "crops",  "dataset", "protocol",
                                              "metric", "value",  "source"};
-// Config keys that never name a row: seeds are aggregated; the rest do not change what is learned.
-const std::vector<std::string> kNotRowKeys{"seed", "label", "workers", "prefetch", "knn_every"};
+// Config keys that never name a row: the seed and the label (a row aggregates the seeds of one
+// setting, whatever each run was called) and the keys that cannot change what is learned.
+const std::vector<std::string> kNotRowKeys = [] {
+  std::vector<std::string> keys{"seed", "label"};
+  keys.insert(keys.end(), kNonIdentityKeys.begin(), kNonIdentityKeys.end());
+  return keys;
+}();
 
 // ---------------------------------------------------------------- paper.csv
 
@@ -534,54 +541,6 @@ std::string voc_data_name(const std::string& root) {
 
 // ---------------------------------------------------------------- formatting
 
-std::string latex_escape(const std::string& s) {
-  static const std::vector<std::pair<std::string, std::string>> utf8{
-      {"±", "$\\pm$"}, {"—", "---"}, {"–", "--"}, {"×", "$\\times$"}, {"→", "$\\to$"}};
-  std::string out;
-  for (size_t i = 0; i < s.size();) {
-    bool replaced = false;
-    for (const auto& [from, to] : utf8)
-      if (s.compare(i, from.size(), from) == 0) {
-        out += to;
-        i += from.size();
-        replaced = true;
-        break;
-      }
-    if (replaced) continue;
-    char c = s[i++];
-    switch (c) {
-      case '\\':
-        out += "\\textbackslash{}";
-        break;
-      case '~':
-        out += "\\textasciitilde{}";
-        break;
-      case '^':
-        out += "\\textasciicircum{}";
-        break;
-      case '&':
-      case '%':
-      case '$':
-      case '#':
-      case '_':
-      case '{':
-      case '}':
-        out += '\\';
-        out += c;
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
-std::string md_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) out += c == '|' ? std::string("\\|") : std::string(1, c);
-  return out;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------- public
@@ -839,10 +798,10 @@ std::string format_paper_table(const PaperTable& table, const std::string& forma
   align.resize(table.header.size(), 'l');
   std::string out;
   if (format == "md") {
-    out += "### " + md_escape(table.title) + "\n\n";
+    out += "### " + markdown_cell(table.title) + "\n\n";
     auto line = [&](const std::vector<std::string>& cols) {
       out += "|";
-      for (const auto& c : cols) out += " " + md_escape(c) + " |";
+      for (const auto& c : cols) out += " " + markdown_cell(c) + " |";
       out += "\n";
     };
     line(table.header);

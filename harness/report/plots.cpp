@@ -1,11 +1,7 @@
 #include "harness/report/plots.h"
 
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -16,9 +12,8 @@
 #include <sstream>
 
 #include "harness/core/check.h"
+#include "harness/core/files.h"
 #include "harness/report/table.h"
-
-extern char** environ;
 
 namespace swavbench {
 namespace fs = std::filesystem;
@@ -327,45 +322,6 @@ std::string find_gnuplot(const std::string& program) {
   return "";
 }
 
-namespace {
-
-// Runs `exe script` with stdout and stderr in `log`; returns the exit status (-1: not started).
-int run_gnuplot(const std::string& exe, const std::string& script, const std::string& log) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  std::vector<char*> argv = {const_cast<char*>(exe.c_str()), const_cast<char*>(script.c_str()),
-                             nullptr};
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, exe.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) return -1;
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return -1;
-  }
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-}
-
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  SB_CHECK(out.good(), "cannot write {}", path.string());
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-}  // namespace
-
 std::vector<PlotFile> write_plots(Store& store, const std::string& out_dir,
                                   const PlotOptions& options) {
   std::vector<CurveChart> curves = collect_curves(store);
@@ -398,7 +354,7 @@ std::vector<PlotFile> write_plots(Store& store, const std::string& out_dir,
     f.png = (plots_dir / (id + ".png")).string();
     f.svg = (plots_dir / (id + ".svg")).string();
     const fs::path data = work_dir / (id + ".dat");
-    write_text(data, data_text);
+    write_file(data.string(), data_text);
     script += "\n# " + id + "\n" + script_for(data.string(), f.png, f.svg);
     files.push_back(std::move(f));
   };
@@ -415,10 +371,10 @@ std::vector<PlotFile> write_plots(Store& store, const std::string& out_dir,
 
   const fs::path script_path = work_dir / "plots.gp";
   const fs::path log_path = work_dir / "gnuplot.log";
-  write_text(script_path, script);
-  int rc = run_gnuplot(exe, script_path.string(), log_path.string());
+  write_file(script_path.string(), script);
+  int rc = run_process({exe, script_path.string()}, log_path.string(), log_path.string());
   SB_CHECK(rc == 0, "gnuplot ({}) failed with status {} on {}:\n{}", exe, rc, script_path.string(),
-           read_text(log_path));
+           read_file(log_path.string()));
   for (const PlotFile& f : files)
     SB_CHECK(fs::exists(f.png) && fs::exists(f.svg), "gnuplot wrote no {} (see {})", f.png,
              log_path.string());

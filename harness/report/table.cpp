@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/core/check.h"
+#include "harness/core/escape.h"
 
 namespace swavbench {
 namespace {
@@ -23,50 +24,7 @@ std::string value_text(const nlohmann::json& v) {
   return v.dump();
 }
 
-std::string escape_latex(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '_' || c == '%' || c == '&' || c == '#' || c == '$') out += '\\';
-    out += c;
-  }
-  return out;
-}
-
 }  // namespace
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += (c == '"') ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
-std::string html_escape(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 CellStats cell_stats(const std::vector<double>& values) {
   CellStats s;
@@ -156,7 +114,7 @@ std::string render_table(Store& store, const TableSpec& spec) {
     if (!spec.title.empty()) out += "### " + spec.title + "\n\n";
     auto line = [&](const std::vector<std::string>& cols) {
       out += "|";
-      for (const auto& c : cols) out += " " + c + " |";
+      for (const auto& c : cols) out += " " + markdown_cell(c) + " |";
       out += "\n";
     };
     line(header);
@@ -174,19 +132,19 @@ std::string render_table(Store& store, const TableSpec& spec) {
     for (const auto& r : rows) line(r);
   } else {
     out += "\\begin{table}[t]\n\\centering\n";
-    if (!spec.title.empty()) out += "\\caption{" + escape_latex(spec.title) + "}\n";
+    if (!spec.title.empty()) out += "\\caption{" + latex_escape(spec.title) + "}\n";
     out += "\\begin{tabular}{" + std::string(by.size(), 'l') + std::string(metrics.size(), 'r') +
            "}\n\\toprule\n";
     auto line = [&](const std::vector<std::string>& cols, bool escape) {
       for (size_t i = 0; i < cols.size(); ++i)
-        out += (i ? " & " : "") + (escape ? escape_latex(cols[i]) : cols[i]);
+        out += (i ? " & " : "") + (escape ? latex_escape(cols[i]) : cols[i]);
       out += " \\\\\n";
     };
     line(header, true);
     out += "\\midrule\n";
     for (const auto& r : rows) {
       std::vector<std::string> cols(r.begin(), r.begin() + by.size());
-      for (auto& c : cols) c = escape_latex(c);
+      for (auto& c : cols) c = latex_escape(c);
       cols.insert(cols.end(), r.begin() + by.size(), r.end());
       line(cols, false);
     }

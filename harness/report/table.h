@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/core/escape.h"  // csv_field, latex_escape, html_escape, markdown_cell
 #include "harness/store/store.h"
 
 namespace swavbench {
@@ -23,11 +24,6 @@ struct CellStats {
   int n = 0;
 };
 CellStats cell_stats(const std::vector<double>& values);
-
-// A CSV field, quoted (with "" for ") when it holds a comma, a quote or a newline.
-std::string csv_field(const std::string& s);
-// Text escaped for HTML element content and attribute values (& < > " ').
-std::string html_escape(const std::string& text);
 
 // Renders the table. Cells are "mean ± std (n)"; a metric never measured for a row is "—".
 // Throws InputError when a metric or key is not of the form the spec needs.

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "harness/core/check.h"
+#include "harness/core/escape.h"
 #include "harness/core/text.h"
 
 namespace swavbench {
@@ -314,17 +315,6 @@ std::vector<EvalRow> read_evals(Statement& query) {
     rows.push_back(std::move(row));
   }
   return rows;
-}
-
-std::string csv_field(const std::string& field) {
-  if (field.find_first_of(",\"\n\r") == std::string::npos) return field;
-  std::string quoted = "\"";
-  for (char c : field) {
-    if (c == '"') quoted += '"';
-    quoted += c;
-  }
-  quoted += '"';
-  return quoted;
 }
 
 std::string or_now(const std::string& timestamp) {
