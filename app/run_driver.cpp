@@ -52,14 +52,13 @@ std::vector<std::string> parse_tags(const json& table, const std::string& where)
   const json& list = table["tags"];
   if (list.is_object() && list.empty()) return tags;
   const auto valid = [](const json& tag) {
-    if (!tag.is_string() || tag.get<std::string>().empty() || tag.get<std::string>().size() > 64)
-      return false;
-    for (char c : tag.get<std::string>()) {
-      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != ':' &&
-          c != '-')
-        return false;
-    }
-    return true;
+    if (!tag.is_string()) return false;
+    const std::string& name = tag.get_ref<const std::string&>();
+    const auto name_char = [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == ':' ||
+             c == '-';
+    };
+    return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), name_char);
   };
   SB_INPUT_CHECK(list.is_array(), "{}: 'tags' must be a list of names like {{\"crops\"}}, got {}",
                  where, list.dump());
@@ -96,10 +95,6 @@ RunDriver::RunDriver(Store& store, DriverOptions options)
   for (auto it = options_.overrides.begin(); it != options_.overrides.end(); ++it)
     if (std::find(keys.begin(), keys.end(), it.key()) != keys.end())
       config_overrides_[it.key()] = it.value();
-}
-
-std::string RunDriver::run_dir(const std::string& hash) const {
-  return RunDir(options_.runs_dir, hash).path();
 }
 
 void RunDriver::check_overrides(const std::string& where) {
@@ -371,7 +366,7 @@ json RunDriver::eval(const json& run, const json& spec, const std::string& where
     }
     if (!method) {
       torch::Device device = resolve_device(config.device);
-      method = load_trained_method(config, run_dir(row->hash), device);
+      method = load_trained_method(config, RunDir(options_.runs_dir, row->hash).path(), device);
       // Evaluations run in float32, also for a float64 reference run (see RunConfig::precision).
       method->module().to(torch::kFloat32);
       features = std::make_unique<FeatureCache>(config, method->backbone(), device);

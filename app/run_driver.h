@@ -48,7 +48,6 @@ class RunDriver final : public Driver {
 
  private:
   void check_overrides(const std::string& where);
-  std::string run_dir(const std::string& hash) const;
 
   Store& store_;
   DriverOptions options_;

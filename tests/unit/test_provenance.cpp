@@ -2,16 +2,13 @@
 // build, and its place in the run hash. The script is run for real (cmake -P) on a small source
 // tree written here, and on this checkout.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <regex>
-#include <sstream>
 #include <string>
 
 #include "harness/core/config.h"
+#include "harness/core/files.h"
 #include "harness/core/provenance.h"
 
 namespace swavbench {
@@ -19,27 +16,23 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 void write(const fs::path& path, const std::string& text) {
   fs::create_directories(path.parent_path());
-  std::ofstream(path) << text;
+  write_file(path.string(), text);
 }
 
 // Runs cmake/build_info.cmake over `source_dir` and returns the digest it wrote.
 std::string digest_of_tree(const fs::path& source_dir, const fs::path& out_header) {
-  const std::string command = std::string(SWAVBENCH_CMAKE_COMMAND) +
-                              " -DSRC=" + source_dir.string() + " -DOUT=" + out_header.string() +
-                              " -DPROJECT_VERSION=0.0.0 -P " + SWAVBENCH_SOURCE_DIR +
-                              "/cmake/build_info.cmake >/dev/null 2>&1";
-  EXPECT_EQ(std::system(command.c_str()), 0) << command;
+  fs::create_directories(out_header.parent_path());
+  const std::string log = out_header.string() + ".log";
+  EXPECT_EQ(run_process({SWAVBENCH_CMAKE_COMMAND, "-DSRC=" + source_dir.string(),
+                         "-DOUT=" + out_header.string(), "-DPROJECT_VERSION=0.0.0", "-P",
+                         std::string(SWAVBENCH_SOURCE_DIR) + "/cmake/build_info.cmake"},
+                        log, log),
+            0)
+      << read_file(log);
   std::smatch match;
-  const std::string header = slurp(out_header);
+  const std::string header = read_file(out_header.string());
   const std::regex digest_line("SWAVBENCH_TRAINING_CODE_DIGEST \"([0-9a-f]+)\"");
   EXPECT_TRUE(std::regex_search(header, match, digest_line)) << header;
   return match.size() > 1 ? match[1].str() : "";
@@ -48,20 +41,16 @@ std::string digest_of_tree(const fs::path& source_dir, const fs::path& out_heade
 class CodeDigest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() /
-            ("swavbench_digest_" + std::to_string(::getpid()) + "_" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(root_);
     tree_ = root_ / "src";
     fs::create_directories(tree_ / "harness/core");
     fs::copy_file(fs::path(SWAVBENCH_SOURCE_DIR) / "harness/core/build_info_generated.h.in",
                   tree_ / "harness/core/build_info_generated.h.in");
   }
-  void TearDown() override { fs::remove_all(root_); }
 
   std::string digest() { return digest_of_tree(tree_, root_ / "out/build_info_generated.h"); }
 
-  fs::path root_, tree_;
+  TempDir temp_{"swavbench_digest"};
+  fs::path root_ = temp_.path(), tree_;
 };
 
 TEST_F(CodeDigest, ChangesWithTrainingSourcesAndNotWithReportsOrProtocols) {

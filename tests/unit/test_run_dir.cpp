@@ -10,6 +10,7 @@
 #include <set>
 #include <string>
 
+#include "harness/core/files.h"
 #include "harness/core/run_dir.h"
 
 namespace swavbench {
@@ -19,13 +20,8 @@ namespace fs = std::filesystem;
 
 class RunDirTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/swavbench_run_dir_XXXXXX";
-    ASSERT_NE(::mkdtemp(pattern), nullptr);
-    root_ = pattern;
-  }
-  void TearDown() override { fs::remove_all(root_); }
-  std::string root_;
+  TempDir temp_{"swavbench_run_dir"};
+  const std::string root_ = temp_.path();
 };
 
 TEST(RunDirLayout, PathsAndTheRunsFolderOfADatabase) {
@@ -94,8 +90,8 @@ TEST_F(RunDirTest, AKilledHoldersLockIsFreeAndItsFileStays) {
 TEST_F(RunDirTest, ClearingTrainingStateRemovesCheckpointAndEveryRanksStateOnly) {
   RunDir dir(root_ + "/runs", "h3");
   RunDirLock lock(dir);
-  for (const std::string& name : {"checkpoint.pt", "method_rank1.pt", "method_rank3.pt",
-                                  "method_rank12.pt", "notes.txt", "method_rank1.pt.bak"})
+  for (const char* name : {"checkpoint.pt", "method_rank1.pt", "method_rank3.pt",
+                           "method_rank12.pt", "notes.txt", "method_rank1.pt.bak"})
     std::ofstream(dir.path() + "/" + name) << "x";
   dir.clear_training_state();
   std::set<std::string> left;

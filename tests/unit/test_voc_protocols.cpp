@@ -12,9 +12,9 @@
 #include <set>
 #include <sstream>
 
+#include "app/data_commands.h"
 #include "evals/voc_map.h"
 #include "evals/voc_protocols.h"
-#include "app/data_commands.h"
 #include "harness/core/check.h"
 #include "harness/data/voc.h"
 #include "harness/dist/collective.h"
