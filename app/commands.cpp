@@ -24,6 +24,7 @@
 #include "harness/core/provenance.h"
 #include "harness/core/run_dir.h"
 #include "harness/dist/process_group.h"
+#include "harness/experiment/runner.h"
 #include "harness/lua/runtime.h"
 #include "harness/report/paper_tables.h"
 #include "harness/report/table.h"
@@ -84,28 +85,31 @@ std::string version_text() {
       loaded_blas(), torch::get_num_threads());
 }
 
-// The shorter of the absolute and the cwd-relative path: Lua cuts chunk names in its own
-// messages at 60 characters, and a script's errors should name it readably.
+// The shorter of the absolute and the cwd-relative path.
 std::string readable_path(const fs::path& path) {
   std::string absolute = fs::absolute(path).lexically_normal().string();
   std::string relative = fs::proximate(path).string();
   return relative.size() < absolute.size() ? relative : absolute;
 }
 
-// FILE as given, else NAME looked up in the repo's suite/ and then the installed suite folder.
-std::string find_script(const std::string& name) {
+}  // namespace
+
+std::string find_suite_script(const std::string& name, const std::string& what) {
   if (fs::exists(name)) return readable_path(name);
+  const std::vector<std::string> suite_dirs{std::string(swavbench_source_dir()) + "/suite",
+                                            std::string(SWAVBENCH_INSTALL_SUITE_DIR)};
   if (name.find('/') == std::string::npos) {
-    for (const std::string& dir :
-         {std::string(SWAVBENCH_SOURCE_DIR) + "/suite", std::string(SWAVBENCH_INSTALL_SUITE_DIR)}) {
+    for (const std::string& dir : suite_dirs) {
       std::string candidate = dir + "/" + name;
       if (fs::exists(candidate)) return readable_path(candidate);
     }
+    throw InputError(fmt::format("{} '{}' not found (looked in the current directory, {} and {})",
+                                 what, name, suite_dirs[0], suite_dirs[1]));
   }
-  throw InputError(
-      fmt::format("script '{}' not found (looked in the current directory and in {}/suite)", name,
-                  SWAVBENCH_SOURCE_DIR));
+  throw InputError(fmt::format("{} '{}' not found", what, name));
 }
+
+namespace {
 
 struct RunArgs {
   std::string script;
@@ -155,7 +159,7 @@ int do_run(const RunArgs& args) {
     return kExitOk;
   }
   SB_INPUT_CHECK(!args.script.empty(), "swavbench run needs a script (e.g. smoke.lua)");
-  std::string script = find_script(args.script);
+  std::string script = find_suite_script(args.script, "script");
   SB_INPUT_CHECK(args.nproc >= 1, "--nproc must be at least 1, got {}", args.nproc);
   const DistEnv env = read_dist_env();
   SB_INPUT_CHECK(args.nproc == 1 || !env.from_env,
@@ -320,13 +324,13 @@ int run_cli(int argc, char** argv) {
   std::string tables_db = default_db_path();
   CLI::App* tables = app.add_subcommand("tables", "render tables from the database");
   tables->add_option("--db", tables_db, "results database")->capture_default_str();
-  tables->add_option("--format", table_spec.format, "md, csv, latex (or html with --table)")
+  tables->add_option("--format", table_spec.format, "md, csv, latex or html")
       ->check(CLI::IsMember({"md", "csv", "latex", "html"}));
   CLI::Option* tables_by =
       tables->add_option("--by", table_spec.by, "config keys naming a row (default: label)");
   CLI::Option* tables_metrics =
       tables->add_option("--metrics", table_spec.metrics, "protocol.metric columns (default: all)");
-  std::string paper_table, paper_csv = SWAVBENCH_SOURCE_DIR "/results/paper.csv";
+  std::string paper_table, paper_csv = std::string(swavbench_source_dir()) + "/results/paper.csv";
   tables
       ->add_option("--table", paper_table,
                    "a paper table (linear, semisup, transfer, crops, batch, prototypes) or all: "

@@ -16,12 +16,14 @@
 #include <set>
 
 #include "app/run_driver.h"
+#include "app/subcommand.h"
 #include "harness/core/check.h"
 #include "harness/core/config.h"
 #include "harness/core/files.h"
 #include "harness/core/provenance.h"
 #include "harness/core/run_dir.h"
 #include "harness/core/text.h"
+#include "harness/experiment/runner.h"
 #include "harness/lua/runtime.h"
 #include "harness/models/flops.h"
 #include "harness/report/regress.h"
@@ -47,21 +49,6 @@ struct RegressArgs {
   RegressTolerances tolerances;
   bool accuracy_tol_given = false, loss_tol_given = false, throughput_tol_given = false;
 };
-
-// suite/ci.lua of this source tree, else of the installed suite folder; a path as given.
-std::string find_ci_script(const std::string& name) {
-  if (name.find('/') != std::string::npos) {
-    SB_INPUT_CHECK(fs::exists(name), "regress script '{}' not found", name);
-    return name;
-  }
-  for (const std::string& dir :
-       {std::string(SWAVBENCH_SOURCE_DIR) + "/suite", std::string(SWAVBENCH_INSTALL_SUITE_DIR)}) {
-    const std::string candidate = dir + "/" + name;
-    if (fs::exists(candidate)) return candidate;
-  }
-  throw InputError(fmt::format("regress script '{}' not found in {}/suite or {}", name,
-                               SWAVBENCH_SOURCE_DIR, SWAVBENCH_INSTALL_SUITE_DIR));
-}
 
 // The float GEMM rate now, GFLOP/s, leaving LibTorch's global generator as it found it (the
 // measurement draws random matrices; the evaluations after it must see what `swavbench run`
@@ -272,7 +259,7 @@ int do_regress(const RegressArgs& args) {
         m.tolerance = args.tolerances.throughput_drop;
     }
   }
-  const std::string script = find_ci_script(args.script);
+  const std::string script = find_suite_script(args.script, "regress script");
 
   DriverOptions options;
   options.overrides = parse_set_overrides(args.sets);

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "harness/core/check.h"
+#include "harness/core/provenance.h"
 #include "harness/report/html_report.h"
 #include "harness/store/store.h"
 
@@ -16,8 +17,8 @@ namespace {
 
 // results/paper.csv from the current directory, else from the source tree; "" when neither.
 std::string default_paper_csv() {
-  for (const std::string& candidate :
-       {std::string("results/paper.csv"), std::string(SWAVBENCH_SOURCE_DIR) + "/results/paper.csv"})
+  for (const std::string& candidate : {std::string("results/paper.csv"),
+                                       std::string(swavbench_source_dir()) + "/results/paper.csv"})
     if (fs::exists(candidate)) return candidate;
   return "";
 }

@@ -16,6 +16,7 @@
 #include "harness/core/provenance.h"
 #include "harness/core/run_dir.h"
 #include "harness/core/text.h"
+#include "harness/experiment/runner.h"
 #include "harness/report/table.h"
 #include "harness/train/evaluation.h"
 #include "harness/train/trainer.h"
@@ -41,8 +42,6 @@ json handle_json(const RunRow& row, bool cached) {
           {"label", row.label},
           {"config", json::parse(row.config_json)}};
 }
-
-std::string torch_version_string() { return TORCH_VERSION; }
 
 // `tags = {"crops", ...}` of a bench.pretrain table: names made of letters, digits and _ . : -
 // (an empty Lua table arrives as an empty JSON object).
@@ -72,22 +71,69 @@ std::vector<std::string> parse_tags(const json& table, const std::string& where)
   return tags;
 }
 
-}  // namespace
+// What `swavbench run` prints about a pretraining run: one line per epoch and alarm, or one
+// updating progress line on a terminal.
+class ConsoleObserver final : public RunObserver {
+ public:
+  ConsoleObserver(const RunConfig& config, bool tty) : config_(config), tty_(tty) {}
 
-int mark_interrupted_runs(Store& store, const std::string& runs_dir) {
-  int marked = 0;
-  const std::string here = hostname();
-  for (const RunRow& row : store.runs(kStatusRunning)) {
-    if (row.host != here) continue;  // another machine's run: its lock is not visible here
-    if (RunDir(runs_dir, row.hash).is_locked()) continue;  // a live process is training it
-    store.set_status(row.id, kStatusInterrupted,
-                     fmt::format("process {} on {} ended without finishing (killed or crashed); "
-                                 "the next run of this config resumes from its last checkpoint",
-                                 row.pid, row.host));
-    ++marked;
+  void on_reused(const RunRow& run) override {
+    std::cout << fmt::format("reusing run #{} {} [{}]: already complete (same config hash)\n",
+                             run.id, name(run), run.hash)
+              << std::flush;
   }
-  return marked;
-}
+  void on_start(const RunRow& run, int resume_from) override {
+    std::cout << fmt::format("{} run #{} {} [{}]: {} epochs{}\n",
+                             resume_from > 0 ? "resuming" : "training", run.id, name(run), run.hash,
+                             config_.epochs,
+                             resume_from > 0 ? fmt::format(", from epoch {}", resume_from + 1) : "")
+              << std::flush;
+  }
+  void on_epoch(const RunRow& run, const EpochReport& r) override {
+    if (tty_) std::cout << "\r\033[K";
+    auto knn = r.logs.find("knn_top1");
+    std::cout << fmt::format(
+                     "  run #{} epoch {}/{}  loss {:.4f}  lr {:.4g}  {:.0f} img/s  data-wait "
+                     "{:.1f}%  {}{}\n",
+                     run.id, r.epoch + 1, config_.epochs, r.loss, r.lr, r.img_per_s,
+                     100 * r.data_wait, format_seconds(r.seconds),
+                     knn == r.logs.end() ? "" : fmt::format("  kNN {:.2f}", knn->second))
+              << std::flush;
+  }
+  void on_alarm(const RunRow& run, const AlarmRow& a) override {
+    std::cout << fmt::format("  ALARM ({}) run #{} epoch {}: {}. Advice: {}\n", a.kind, run.id,
+                             a.epoch + 1, a.reason, a.advice)
+              << std::flush;
+  }
+  void on_progress(const RunRow& run, int epoch, int64_t batch, int64_t batches, double loss,
+                   double img_s) override {
+    auto now = std::chrono::steady_clock::now();
+    if (batch != batches && now - last_progress_ < std::chrono::milliseconds(250)) return;
+    last_progress_ = now;
+    const double per_batch = config_.batch_size / std::max(1.0, img_s);
+    const double eta =
+        (batches - batch) * per_batch + (config_.epochs - epoch - 1) * batches * per_batch;
+    std::cout << fmt::format(
+                     "\r\033[K  run #{} epoch {}/{}  batch {}/{}  loss {:.4f}  {:.0f} "
+                     "img/s  ETA {}",
+                     run.id, epoch + 1, config_.epochs, batch, batches, loss, img_s,
+                     format_seconds(eta))
+              << std::flush;
+  }
+  void on_done(const RunRow& run, double seconds) override {
+    std::cout << fmt::format("  run #{} done in {}\n", run.id, format_seconds(seconds))
+              << std::flush;
+  }
+
+ private:
+  static std::string name(const RunRow& run) { return run.label.empty() ? run.method : run.label; }
+
+  const RunConfig& config_;
+  const bool tty_;
+  std::chrono::steady_clock::time_point last_progress_{};
+};
+
+}  // namespace
 
 RunDriver::RunDriver(Store& store, DriverOptions options)
     : store_(store), options_(std::move(options)) {
@@ -114,141 +160,59 @@ json RunDriver::pretrain(const json& table, const std::string& where) {
   check_overrides(where);
   SB_INPUT_CHECK(table.is_object(), "{}: bench.pretrain expects a table, got {}", where,
                  table.dump());
-  std::string label;
+  PretrainRequest request;
   if (table.contains("label")) {
     SB_INPUT_CHECK(table["label"].is_string(), "{}: 'label' must be a string", where);
-    label = table["label"].get<std::string>();
+    request.label = table["label"].get<std::string>();
   }
-  const std::vector<std::string> tags = parse_tags(table, where);
-  RunConfig config = resolve_config(table, config_overrides_, where);
+  request.tags = parse_tags(table, where);
+  request.config = resolve_config(table, config_overrides_, where);
   Collective& collective = options_.collective ? *options_.collective : local_collective();
-  const int world = collective.world_size();
-  const std::string hash = run_hash(config, world);
-  std::optional<RunRow> existing = store_.run_by_hash(hash);
+  request.world_size = collective.world_size();
+  request.hash = run_hash(request.config, request.world_size);
+  request.suite = options_.suite;
+  request.where = where;
+  const RunConfig& config = request.config;
+
+  ConsoleObserver console(config, options_.progress_tty);
+  TrainFunction train = [&](const RunConfig& c, const std::string& run_dir,
+                            const TrainCallbacks& callbacks) {
+    if (collective.world_size() > 1) {
+      send_job(
+          collective,
+          {{"op", "train"}, {"config", c.to_json()}, {"hash", request.hash}, {"run_dir", run_dir}});
+    }
+    return train_run(c, run_dir, callbacks, collective);
+  };
+  Runner runner(store_, {options_.runs_dir, options_.force, options_.progress_tty}, console,
+                std::move(train));
 
   if (options_.dry_run) {
-    bool done = existing && existing->status == kStatusDone && !options_.force;
+    const PretrainPlan plan = runner.plan(request);
+    const bool done = plan.action == PretrainPlan::Action::kReuse;
     std::cout << fmt::format(
         "plan: pretrain {} [{}] {} epochs, batch {}, crops {} -> {}\n",
-        label.empty() ? config.method : label, hash, config.epochs, config.batch_size,
-        json(config.to_json()["crops"]).dump(),
-        done       ? fmt::format("cached (run #{})", existing->id)
-        : existing ? fmt::format("resume run #{} ({})", existing->id, existing->status)
-                   : "train");
+        request.label.empty() ? config.method : request.label, request.hash, config.epochs,
+        config.batch_size, json(config.to_json()["crops"]).dump(),
+        done ? fmt::format("cached (run #{})", plan.existing->id)
+        : plan.existing
+            ? fmt::format("resume run #{} ({})", plan.existing->id, plan.existing->status)
+            : "train");
     RunRow planned;
-    if (existing) planned = *existing;
-    planned.hash = hash;
+    if (plan.existing) planned = *plan.existing;
+    planned.hash = request.hash;
     planned.method = config.method;
-    planned.label = label;
+    planned.label = request.label;
     planned.config_json = config.to_json().dump();
     planned.status = done ? kStatusDone : "planned";
     return handle_json(planned, done);
   }
 
-  if (existing && existing->status == kStatusDone && !options_.force) {
-    ++runs_reused_;
-    store_.add_tags(existing->id, tags);
-    std::cout << fmt::format("reusing run #{} {} [{}]: already complete (same config hash)\n",
-                             existing->id, label.empty() ? config.method : label, hash)
-              << std::flush;
-    return handle_json(*existing, true);
-  }
-
-  const RunDir run_folder(options_.runs_dir, hash);
-  const std::string dir = run_folder.path();
-  RunDirLock lock(run_folder);
-  if (!lock.held()) {
-    throw InputError(fmt::format(
-        "{}: run [{}] is being trained by another process (pid {} on {}); wait for it or use "
-        "another database",
-        where, hash, existing ? existing->pid : 0, existing ? existing->host : "?"));
-  }
-
-  RunRow row;
-  int resume_from = 0;
-  if (existing && options_.force) {
-    run_folder.clear_training_state();
-    store_.reset_run(existing->id, config.to_json().dump());
-    store_.claim_run(existing->id, ::getpid(), hostname());
-    row = *store_.run_by_id(existing->id);
-  } else if (existing) {
-    // Interrupted, failed or left running by a dead process: continue from the checkpoint.
-    store_.claim_run(existing->id, ::getpid(), hostname());
-    row = *store_.run_by_id(existing->id);
-    resume_from = static_cast<int>(store_.epochs(row.id).size());
-  } else {
-    // A run this database has never seen starts fresh, even if another database kept in the same
-    // folder left a checkpoint of the same config in runs/<hash>/.
-    run_folder.clear_training_state();
-    row.hash = hash;
-    row.config_json = config.to_json().dump();
-    row.method = config.method;
-    row.status = kStatusRunning;
-    row.git_sha = swavbench_git_sha();
-    row.torch_version = torch_version_string();
-    row.device = config.device == "cuda" && torch::cuda::is_available()
-                     ? fmt::format("cuda x{}", torch::cuda::device_count())
-                     : fmt::format("cpu ({} threads)", torch::get_num_threads());
-    row.world_size = world;
-    SB_INPUT_CHECK(config.batch_size % world == 0,
-                   "{}: batch_size {} is not divisible by the number of processes {}", where,
-                   config.batch_size, world);
-    row.per_device_batch = config.batch_size / world;
-    row.host = hostname();
-    row.pid = ::getpid();
-    row.label = label;
-    row.suite = options_.suite;
-    store_.insert_run(row);
-  }
-  store_.add_tags(row.id, tags);
-  const std::string name = label.empty() ? config.method : label;
-  std::cout << fmt::format("{} run #{} {} [{}]: {} epochs{}\n",
-                           resume_from > 0 ? "resuming" : "training", row.id, name, hash,
-                           config.epochs,
-                           resume_from > 0 ? fmt::format(", from epoch {}", resume_from + 1) : "")
-            << std::flush;
-
-  TrainCallbacks callbacks;
-  auto run_start = std::chrono::steady_clock::now();
-  const int64_t run_id = row.id;
-  callbacks.on_epoch = [&](const EpochReport& r) {
-    EpochRow e;
-    e.run_id = run_id;
-    e.epoch = r.epoch;
-    e.loss = r.loss;
-    e.lr = r.lr;
-    e.img_per_s = r.img_per_s;
-    e.data_wait = r.data_wait;
-    e.peak_mem = r.peak_mem;
-    e.extra_json = json(r.logs).dump();
-    store_.add_epoch(e);
-    if (options_.progress_tty) std::cout << "\r\033[K";
-    auto knn = r.logs.find("knn_top1");
-    std::cout << fmt::format(
-                     "  run #{} epoch {}/{}  loss {:.4f}  lr {:.4g}  {:.0f} img/s  data-wait "
-                     "{:.1f}%  {}{}\n",
-                     run_id, r.epoch + 1, config.epochs, r.loss, r.lr, r.img_per_s,
-                     100 * r.data_wait, format_seconds(r.seconds),
-                     knn == r.logs.end() ? "" : fmt::format("  kNN {:.2f}", knn->second))
-              << std::flush;
-  };
-  callbacks.on_alarm = [&](const std::string& kind, int epoch, const std::string& reason,
-                           const std::string& advice) {
-    AlarmRow a;
-    a.run_id = run_id;
-    a.epoch = epoch;
-    a.kind = kind;
-    a.reason = reason;
-    a.advice = advice;
-    store_.add_alarm(a);
-    std::cout << fmt::format("  ALARM ({}) run #{} epoch {}: {}. Advice: {}\n", kind, run_id,
-                             epoch + 1, reason, advice)
-              << std::flush;
-  };
+  decltype(TrainCallbacks::monitor) monitor;
   if (config.knn_every > 0) {
     // The cheap monitor of the paper's practice: kNN top-1 on fixed subsets after every
     // knn_every epochs, so a table can show accuracy rising (or not) over training.
-    callbacks.monitor = [&](Method& method, int epoch) {
+    monitor = [&](Method& method, int epoch) {
       std::map<std::string, double> out;
       if ((epoch + 1) % config.knn_every != 0 && epoch + 1 != config.epochs) return out;
       const EvalProtocol& knn = find_eval("knn", where);
@@ -263,53 +227,9 @@ json RunDriver::pretrain(const json& table, const std::string& where) {
       return out;
     };
   }
-  if (options_.progress_tty) {
-    callbacks.on_progress = [&, last = std::chrono::steady_clock::time_point{}](
-                                int epoch, int64_t batch, int64_t batches, double loss,
-                                double img_s) mutable {
-      auto now = std::chrono::steady_clock::now();
-      if (batch != batches && now - last < std::chrono::milliseconds(250)) return;
-      last = now;
-      double left_in_epoch = (batches - batch) * config.batch_size / std::max(1.0, img_s);
-      double eta = left_in_epoch +
-                   (config.epochs - epoch - 1) * batches * config.batch_size / std::max(1.0, img_s);
-      std::cout << fmt::format(
-                       "\r\033[K  run #{} epoch {}/{}  batch {}/{}  loss {:.4f}  {:.0f} "
-                       "img/s  ETA {}",
-                       run_id, epoch + 1, config.epochs, batch, batches, loss, img_s,
-                       format_seconds(eta))
-                << std::flush;
-    };
-  }
-
-  try {
-    if (world > 1) {
-      send_job(collective,
-               {{"op", "train"}, {"config", config.to_json()}, {"hash", hash}, {"run_dir", dir}});
-    }
-    TrainOutcome outcome = train_run(config, dir, callbacks, collective);
-    std::string ckpt = run_folder.checkpoint_path();
-    store_.add_artifact({run_id, "checkpoint", ckpt, sha256_file(ckpt)});
-    store_.add_artifact({run_id, "weights", ckpt, outcome.weights_sha256});
-    store_.set_status(run_id, kStatusDone,
-                      outcome.stopped_by_alarm ? "stopped early by the collapse alarm" : "");
-  } catch (const RunFailure& e) {
-    store_.set_status(run_id, kStatusFailed, e.what());
-    throw Error(fmt::format("run #{} [{}] failed: {}", run_id, hash, e.what()));
-  } catch (const InputError& e) {
-    store_.set_status(run_id, kStatusFailed, e.what());
-    throw;
-  } catch (const std::exception& e) {
-    store_.set_status(run_id, kStatusFailed, e.what());
-    throw Error(fmt::format("run #{} [{}] failed: {}", run_id, hash, e.what()));
-  }
-  ++runs_trained_;
-  std::cout << fmt::format("  run #{} done in {}\n", run_id,
-                           format_seconds(std::chrono::duration<double>(
-                                              std::chrono::steady_clock::now() - run_start)
-                                              .count()))
-            << std::flush;
-  return handle_json(*store_.run_by_id(run_id), false);
+  const PretrainResult result = runner.pretrain(request, monitor);
+  ++(result.reused ? runs_reused_ : runs_trained_);
+  return handle_json(result.run, result.reused);
 }
 
 json RunDriver::eval(const json& run, const json& spec, const std::string& where) {

@@ -1,7 +1,7 @@
-// RunDriver: the Driver behind `swavbench run`. It resolves configs, reuses completed runs by
-// hash, resumes interrupted ones from their checkpoints, trains, evaluates and records
-// everything in the store. Only this layer (and the CLI) touches the store, Lua and the trainer
-// together.
+// RunDriver: the Driver behind `swavbench run`, the Lua script's bench.* calls. It resolves
+// configs from Lua tables and --set, hands each bench.pretrain to the experiment Runner
+// (reuse, resume or train, recorded in the store; harness/experiment/runner.h) with a console
+// observer, runs bench.eval's protocols and renders bench.table.
 #pragma once
 
 #include <memory>
@@ -56,9 +56,5 @@ class RunDriver final : public Driver {
   int runs_trained_ = 0;
   int runs_reused_ = 0;
 };
-
-// Marks runs left "running" by a process that no longer holds their lock (killed, crashed) as
-// interrupted, so the next bench.pretrain resumes them. Returns how many were marked.
-int mark_interrupted_runs(Store& store, const std::string& runs_dir);
 
 }  // namespace swavbench

@@ -76,7 +76,7 @@ PinnedSubset pinned_label_subset(const std::string& dir, const std::string& data
                                  const std::vector<int64_t>& labels, int num_classes,
                                  double fraction, uint64_t seed);
 
-// The repository's directory of committed subset files (SWAVBENCH_SOURCE_DIR/results/subsets).
+// The repository's directory of committed subset files (swavbench_source_dir()/results/subsets).
 std::string default_subset_dir();
 
 struct SemisupOptions {

@@ -19,6 +19,7 @@
 
 #include "evals/paper_evals.h"
 #include "harness/core/check.h"
+#include "harness/core/provenance.h"
 #include "harness/core/text.h"
 #include "harness/data/loader.h"
 #include "harness/data/multicrop.h"
@@ -71,7 +72,9 @@ std::vector<int64_t> read_subset_file(const std::string& path, int64_t dataset_s
 
 }  // namespace
 
-std::string default_subset_dir() { return std::string(SWAVBENCH_SOURCE_DIR) + "/results/subsets"; }
+std::string default_subset_dir() {
+  return std::string(swavbench_source_dir()) + "/results/subsets";
+}
 
 std::string pinned_subset_path(const std::string& dir, const std::string& dataset, double fraction,
                                uint64_t seed) {

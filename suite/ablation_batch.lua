@@ -5,16 +5,23 @@
 --   swavbench run ablation_batch.lua                      -- profile quick
 --   swavbench run ablation_batch.lua --set profile=full
 --   swavbench run ablation_batch.lua --set seeds=1 --set epochs=1 --set subset=512
+--   (CI size; the tests also pass --set eval_train_images=2000 --set eval_test_images=500)
+--
+-- eval_train_images / eval_test_images: the balanced Fashion-MNIST subsets the quick profile
+-- scores every run on (kNN bank and linear probe training set / test set; the same images for
+-- every row). Smaller is faster and noisier.
 
 local profile = bench.param("profile", "quick")
 local seeds = bench.param("seeds", 3)
+local eval_train = bench.param("eval_train_images", 10000)
+local eval_test = bench.param("eval_test_images", 2000)
 
 local profiles = {
   quick = { common = { subset = 4096, epochs = 2, freeze_prototypes_iters = 8, knn_every = 0,
                        queue_start_epoch = 1 },
             batches = { 64, 128, 256, 512 }, queue_below = 256, queue_length = 1024,
-            evals = { knn = { k = { 20, 200 }, train_subset = 10000, test_subset = 2000 },
-                      linear_fast = { train_subset = 10000, test_subset = 2000 } } },
+            evals = { knn = { k = { 20, 200 }, train_subset = eval_train, test_subset = eval_test },
+                      linear_fast = { train_subset = eval_train, test_subset = eval_test } } },
   full = { common = { subset = 0, epochs = 20, freeze_prototypes_iters = 100, queue_start_epoch = 5 },
            batches = { 64, 128, 256, 512 }, queue_below = 256, queue_length = 3840,
            evals = { knn = { k = { 20, 200 } }, linear_fast = {} } },

@@ -6,10 +6,17 @@
 --   swavbench run ablation_crops.lua                        -- profile quick (~10 min, 2 cores)
 --   swavbench run ablation_crops.lua --set profile=full     -- all of Fashion-MNIST
 --   swavbench run ablation_crops.lua --set profile=imagenet --set data_path=/data/imagenet
---   swavbench run ablation_crops.lua --set seeds=1 --set epochs=1 --set subset=512  (CI size)
+--   swavbench run ablation_crops.lua --set seeds=1 --set epochs=1 --set subset=512
+--   (CI size; the tests also pass --set eval_train_images=2000 --set eval_test_images=500)
+--
+-- eval_train_images / eval_test_images: the balanced Fashion-MNIST subsets the quick profile
+-- scores every run on (kNN bank and linear probe training set / test set; the same images for
+-- every row). Smaller is faster and noisier.
 
 local profile = bench.param("profile", "quick")
 local seeds = bench.param("seeds", 3)
+local eval_train = bench.param("eval_train_images", 10000)
+local eval_test = bench.param("eval_test_images", 2000)
 
 local profiles = {
   -- The embedded default, small enough for a laptop: 2 large crops of 28 px (the whole image
@@ -20,8 +27,8 @@ local profiles = {
     two = { { count = 2, size = 28, min_scale = 0.14, max_scale = 1.0 } },
     multi = { { count = 2, size = 24, min_scale = 0.14, max_scale = 1.0 },
               { count = 4, size = 14, min_scale = 0.05, max_scale = 0.14 } },
-    evals = { knn = { k = { 20, 200 }, train_subset = 10000, test_subset = 2000 },
-              linear_fast = { train_subset = 10000, test_subset = 2000 } },
+    evals = { knn = { k = { 20, 200 }, train_subset = eval_train, test_subset = eval_test },
+              linear_fast = { train_subset = eval_train, test_subset = eval_test } },
   },
   full = {
     common = { dataset = "fashion-mnist", subset = 0, epochs = 20, batch_size = 256,

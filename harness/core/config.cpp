@@ -288,26 +288,21 @@ std::string run_hash(const RunConfig& config, int world_size) {
 
 int64_t RunConfig::total_crops() const { return swavbench::total_crops(crops); }
 
-const std::vector<ConfigKeyDoc>& config_key_docs() {
-  // Rebuilt on each call: the method key lists the methods registered so far.
-  static std::vector<ConfigKeyDoc> docs;
-  docs = [] {
-    std::vector<ConfigKeyDoc> d;
-    for (const auto& b : bindings()) d.push_back(b.doc);
-    for (ConfigKeyDoc& doc : d) {
-      if (doc.key != "method") continue;
-      doc.type = "string:";
-      for (const MethodSpec* spec : method_specs())
-        doc.type += (doc.type == "string:" ? " " : " | ") + spec->name;
-    }
-    d.push_back({"preset", "string", "start from a named preset (see --list-presets)"});
-    d.push_back({"label", "string", "free text shown in tables (not part of the hash)"});
-    d.push_back({"tags", "list",
-                 "names of the experiments that want this run, e.g. {\"crops\"}: the paper "
-                 "tables select runs by tag (not part of the hash)"});
-    return d;
-  }();
-  return docs;
+std::vector<ConfigKeyDoc> config_key_docs() {
+  std::vector<ConfigKeyDoc> d;
+  for (const auto& b : bindings()) d.push_back(b.doc);
+  for (ConfigKeyDoc& doc : d) {
+    if (doc.key != "method") continue;
+    doc.type = "string:";
+    for (const MethodSpec* spec : method_specs())
+      doc.type += (doc.type == "string:" ? " " : " | ") + spec->name;
+  }
+  d.push_back({"preset", "string", "start from a named preset (see --list-presets)"});
+  d.push_back({"label", "string", "free text shown in tables (not part of the hash)"});
+  d.push_back({"tags", "list",
+               "names of the experiments that want this run, e.g. {\"crops\"}: the paper "
+               "tables select runs by tag (not part of the hash)"});
+  return d;
 }
 
 std::vector<std::string> config_keys() {

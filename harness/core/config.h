@@ -107,7 +107,8 @@ struct ConfigKeyDoc {
   std::string type;
   std::string doc;
 };
-const std::vector<ConfigKeyDoc>& config_key_docs();
+// Built on each call: the method key lists the methods registered so far.
+std::vector<ConfigKeyDoc> config_key_docs();
 std::vector<std::string> config_keys();
 
 // Builds a RunConfig from `table` (a JSON object) over the defaults of its method, then applies

@@ -15,4 +15,9 @@ const char* swavbench_git_sha();
 // is in cmake/build_info.cmake). Part of every run's hash: see RunConfig::hash.
 const char* training_code_digest();
 
+// The source tree the binary was built from: its suite/, results/ and tests/ folders are found
+// from here. A function rather than a -D on every file, so that every other translation unit
+// compiles to the same bytes in any checkout and ccache hits across clones (CI's clean clone).
+const char* swavbench_source_dir();
+
 }  // namespace swavbench

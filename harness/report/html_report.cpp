@@ -214,58 +214,6 @@ std::string base64_encode(const std::string& bytes) {
   return out;
 }
 
-std::string csv_to_html_table(const std::string& csv, size_t first_numeric) {
-  // RFC 4180: fields separated by commas, quoted when they hold a comma, quote or newline.
-  std::vector<std::vector<std::string>> rows(1);
-  std::string field;
-  bool quoted = false, row_started = false;
-  for (size_t i = 0; i < csv.size(); ++i) {
-    char c = csv[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < csv.size() && csv[i + 1] == '"') {
-        field += '"';
-        ++i;
-      } else if (c == '"') {
-        quoted = false;
-      } else {
-        field += c;
-      }
-    } else if (c == '"') {
-      quoted = true;
-      row_started = true;
-    } else if (c == ',') {
-      rows.back().push_back(field);
-      field.clear();
-      row_started = true;
-    } else if (c == '\n') {
-      rows.back().push_back(field);
-      field.clear();
-      rows.emplace_back();
-      row_started = false;
-    } else if (c != '\r') {
-      field += c;
-      row_started = true;
-    }
-  }
-  if (row_started) rows.back().push_back(field);
-  if (rows.back().empty()) rows.pop_back();
-
-  std::string out = "<table>\n";
-  for (size_t r = 0; r < rows.size(); ++r) {
-    out += "<tr>";
-    for (size_t c = 0; c < rows[r].size(); ++c) {
-      if (r == 0)
-        out += "<th>" + esc(rows[r][c]) + "</th>";
-      else
-        out += (c >= first_numeric ? "<td class=\"num\">" : "<td>") + esc(rows[r][c]) + "</td>";
-    }
-    out += "</tr>\n";
-  }
-  if (rows.size() <= 1)
-    out += "<tr><td colspan=\"99\" class=\"note\">(no completed runs with evals)</td></tr>\n";
-  return out + "</table>\n";
-}
-
 ReportSummary write_html_report(Store& store, const ReportOptions& options) {
   SB_INPUT_CHECK(!options.out_dir.empty(), "report: --out DIR is required");
   const fs::path out_dir = fs::absolute(options.out_dir).lexically_normal();
@@ -347,14 +295,14 @@ ReportSummary write_html_report(Store& store, const ReportOptions& options) {
     html += "</section>\n";
   }
 
-  // The generic table: exactly what `swavbench tables --format csv` prints.
+  // The generic table: what `swavbench tables --format html` prints.
   html += "<section id=\"tables\"><h2>All completed runs</h2>\n";
   html +=
       "<p class=\"note\">One row per label; cells are mean ± sample std (n) over the runs "
       "(seeds) of the row, as <code>swavbench tables</code>.</p>\n";
   TableSpec spec;
-  spec.format = "csv";
-  html += csv_to_html_table(render_table(store, spec), 1);
+  spec.format = "html";
+  html += render_table(store, spec);
   html += "</section>\n";
 
   html += "<section id=\"paper\"><h2>Paper tables</h2>\n";
@@ -362,8 +310,8 @@ ReportSummary write_html_report(Store& store, const ReportOptions& options) {
     html += "<p class=\"note\">No published values loaded (results/paper.csv not found).</p>\n";
   for (const std::string& name : paper_table_names()) {
     try {
-      PaperTable t = build_paper_table(store, name, paper);
-      html += "<div class=\"paper-block\">\n" + format_paper_table(t, "html") + "</div>\n";
+      Table t = build_paper_table(store, name, paper);
+      html += "<div class=\"paper-block\">\n" + format_table(t, "html") + "</div>\n";
     } catch (const Error& e) {
       html +=
           fmt::format("<div class=\"error\">paper table {}: {}</div>\n", esc(name), esc(e.what()));

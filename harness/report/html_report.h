@@ -36,8 +36,4 @@ ReportSummary write_html_report(Store& store, const ReportOptions& options);
 // Standard base64 (RFC 4648, with padding).
 std::string base64_encode(const std::string& bytes);
 
-// A CSV text (RFC 4180 quoting, header first) as an escaped HTML <table>; cells of columns from
-// `first_numeric` on are right-aligned.
-std::string csv_to_html_table(const std::string& csv, size_t first_numeric);
-
 }  // namespace swavbench

@@ -606,8 +606,8 @@ std::string paper_cell_text(const std::vector<double>& values) {
   return fmt::format("{:.2f} ± {:.2f} ({}{})", s.mean, s.std, s.n, nan);
 }
 
-PaperTable build_paper_table(Store& store, const std::string& name,
-                             const std::vector<PaperValue>& paper) {
+Table build_paper_table(Store& store, const std::string& name,
+                        const std::vector<PaperValue>& paper) {
   std::vector<TableDef> defs = table_defs();
   auto def_it =
       std::find_if(defs.begin(), defs.end(), [&](const TableDef& d) { return d.name == name; });
@@ -689,8 +689,9 @@ PaperTable build_paper_table(Store& store, const std::string& name,
     any_other = true;
   }
 
-  PaperTable t;
-  t.name = def.name;
+  Table t;
+  t.id = "paper-" + def.name;
+  t.html_class = "paper-table";
   t.header = def.key_headers;
   if (any_other) t.header.push_back("other settings");
   t.align = std::string(t.header.size(), 'l');
@@ -791,84 +792,12 @@ PaperTable build_paper_table(Store& store, const std::string& name,
   return t;
 }
 
-std::string format_paper_table(const PaperTable& table, const std::string& format) {
-  SB_INPUT_CHECK(format == "md" || format == "csv" || format == "latex" || format == "html",
-                 "table format '{}' is not one of md, csv, latex, html", format);
-  std::string align = table.align;
-  align.resize(table.header.size(), 'l');
-  std::string out;
-  if (format == "md") {
-    out += "### " + markdown_cell(table.title) + "\n\n";
-    auto line = [&](const std::vector<std::string>& cols) {
-      out += "|";
-      for (const auto& c : cols) out += " " + markdown_cell(c) + " |";
-      out += "\n";
-    };
-    line(table.header);
-    out += "|";
-    for (char a : align) out += a == 'r' ? "---:|" : "---|";
-    out += "\n";
-    for (const auto& r : table.rows) line(r);
-    if (!table.notes.empty()) out += "\n";
-    for (const auto& n : table.notes) out += "- " + n + "\n";
-  } else if (format == "csv") {
-    auto line = [&](const std::vector<std::string>& cols) {
-      for (size_t i = 0; i < cols.size(); ++i) out += (i ? "," : "") + csv_field(cols[i]);
-      out += "\n";
-    };
-    line(table.header);
-    for (const auto& r : table.rows) line(r);
-  } else if (format == "latex") {
-    out += "\\begin{table}[t]\n\\centering\n";
-    out += "\\caption{" + latex_escape(table.title) + "}\n";
-    out += "\\label{tab:paper-" + latex_escape(table.name) + "}\n";
-    out += "\\begin{tabular}{" + align + "}\n\\toprule\n";
-    auto line = [&](const std::vector<std::string>& cols) {
-      for (size_t i = 0; i < cols.size(); ++i) out += (i ? " & " : "") + latex_escape(cols[i]);
-      out += " \\\\\n";
-    };
-    line(table.header);
-    out += "\\midrule\n";
-    for (const auto& r : table.rows) line(r);
-    out += "\\bottomrule\n\\end{tabular}\n";
-    if (!table.notes.empty()) {
-      out += "\n\\smallskip\n{\\footnotesize\n";
-      for (const auto& n : table.notes) out += latex_escape(n) + "\\par\n";
-      out += "}\n";
-    }
-    out += "\\end{table}\n";
-  } else {
-    out += "<table class=\"paper-table\" id=\"paper-" + html_escape(table.name) + "\">\n";
-    out += "<caption>" + html_escape(table.title) + "</caption>\n<thead><tr>";
-    for (const auto& h : table.header) out += "<th>" + html_escape(h) + "</th>";
-    out += "</tr></thead>\n<tbody>\n";
-    for (const auto& r : table.rows) {
-      out += "<tr>";
-      for (size_t i = 0; i < r.size(); ++i)
-        out += std::string(i < align.size() && align[i] == 'r' ? "<td class=\"num\">" : "<td>") +
-               html_escape(r[i]) + "</td>";
-      out += "</tr>\n";
-    }
-    out += "</tbody>\n";
-    if (!table.notes.empty()) {
-      out += "<tfoot>\n";
-      for (const auto& n : table.notes)
-        out += fmt::format("<tr><td colspan=\"{}\">{}</td></tr>\n", table.header.size(),
-                           html_escape(n));
-      out += "</tfoot>\n";
-    }
-    out += "</table>\n";
-  }
-  return out;
-}
-
 std::string render_paper_tables(Store& store, const std::string& name,
                                 const std::vector<PaperValue>& paper, const std::string& format) {
-  if (name != "all") return format_paper_table(build_paper_table(store, name, paper), format);
+  if (name != "all") return format_table(build_paper_table(store, name, paper), format);
   std::string out;
   for (const auto& n : paper_table_names())
-    out +=
-        (out.empty() ? "" : "\n") + format_paper_table(build_paper_table(store, n, paper), format);
+    out += (out.empty() ? "" : "\n") + format_table(build_paper_table(store, n, paper), format);
   return out;
 }
 

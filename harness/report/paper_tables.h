@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/report/table.h"
 #include "harness/store/store.h"
 
 namespace swavbench {
@@ -20,27 +21,15 @@ struct PaperValue {
 // Reads results/paper.csv; throws InputError naming the file and line on a malformed row.
 std::vector<PaperValue> read_paper_csv(const std::string& path);
 
-// A rendered table: cells are already formatted text.
-struct PaperTable {
-  std::string name;   // linear | semisup | transfer | crops | batch | prototypes
-  std::string title;  // e.g. "Table 4 (multi-crop ablation): top-1 %, mean ± std (n)"
-  std::vector<std::string> header;
-  std::vector<std::vector<std::string>> rows;
-  std::vector<std::string> notes;  // settings named where ours differ from the paper's
-  std::string align;               // one 'l' or 'r' per column of `header`
-};
-
 // The six names, in the paper's order.
 std::vector<std::string> paper_table_names();
 
-// Builds one table from the completed runs in the store. Throws InputError for an unknown name
+// Builds one table from the completed runs in the store (id "paper-NAME", class "paper-table";
+// written by format_table). Throws InputError for an unknown name
 // (listing the six). A table with no matching runs has no rows and a note saying which suite
 // fills it.
-PaperTable build_paper_table(Store& store, const std::string& name,
-                             const std::vector<PaperValue>& paper);
-
-// format: md | csv | latex (booktabs, compiles) | html (a <table> fragment, escaped).
-std::string format_paper_table(const PaperTable& table, const std::string& format);
+Table build_paper_table(Store& store, const std::string& name,
+                        const std::vector<PaperValue>& paper);
 
 // `swavbench tables --table NAME`: one table, or every table ("all") separated by blank lines.
 std::string render_paper_tables(Store& store, const std::string& name,

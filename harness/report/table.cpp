@@ -41,9 +41,7 @@ CellStats cell_stats(const std::vector<double>& values) {
   return s;
 }
 
-std::string render_table(Store& store, const TableSpec& spec) {
-  SB_INPUT_CHECK(spec.format == "md" || spec.format == "csv" || spec.format == "latex",
-                 "table format '{}' is not one of md, csv, latex", spec.format);
+Table build_table(Store& store, const TableSpec& spec) {
   std::vector<RunRow> runs;
   if (spec.run_ids.empty()) {
     runs = store.runs(kStatusDone);
@@ -90,65 +88,111 @@ std::string render_table(Store& store, const TableSpec& spec) {
       row_cells[e.protocol + "." + e.metric].push_back(e.value);
   }
 
-  std::vector<std::string> header = by;
-  header.insert(header.end(), metrics.begin(), metrics.end());
-  std::vector<std::vector<std::string>> rows;
+  Table table;
+  table.title = spec.title;
+  table.header = by;
+  table.header.insert(table.header.end(), metrics.begin(), metrics.end());
+  table.align = std::string(by.size(), 'l') + std::string(metrics.size(), 'r');
+  table.empty_text = "(no completed runs with these metrics)";
   for (const auto& key : keys) {
     std::vector<std::string> row = key;
     for (const auto& m : metrics) {
       auto it = cells[key].find(m);
       if (it == cells[key].end() || it->second.empty()) {
-        row.push_back(spec.format == "latex" ? "--" : "—");
+        row.push_back("—");
         continue;
       }
       CellStats s = cell_stats(it->second);
-      const char* pm = spec.format == "latex" ? " $\\pm$ " : " ± ";
-      row.push_back(s.n > 1 ? fmt::format("{:.2f}{}{:.2f} (n={})", s.mean, pm, s.std, s.n)
+      row.push_back(s.n > 1 ? fmt::format("{:.2f} ± {:.2f} (n={})", s.mean, s.std, s.n)
                             : fmt::format("{:.2f} (n=1)", s.mean));
     }
-    rows.push_back(row);
+    table.rows.push_back(row);
   }
+  return table;
+}
 
+std::string render_table(Store& store, const TableSpec& spec) {
+  return format_table(build_table(store, spec), spec.format);
+}
+
+std::string format_table(const Table& table, const std::string& format) {
+  SB_INPUT_CHECK(format == "md" || format == "csv" || format == "latex" || format == "html",
+                 "table format '{}' is not one of md, csv, latex, html", format);
+  std::string align = table.align;
+  align.resize(table.header.size(), 'l');
   std::string out;
-  if (spec.format == "md") {
-    if (!spec.title.empty()) out += "### " + spec.title + "\n\n";
+  if (format == "md") {
+    if (!table.title.empty()) out += "### " + markdown_cell(table.title) + "\n\n";
     auto line = [&](const std::vector<std::string>& cols) {
       out += "|";
       for (const auto& c : cols) out += " " + markdown_cell(c) + " |";
       out += "\n";
     };
-    line(header);
+    line(table.header);
     out += "|";
-    for (size_t i = 0; i < header.size(); ++i) out += (i < by.size() ? "---|" : "---:|");
+    for (char a : align) out += a == 'r' ? "---:|" : "---|";
     out += "\n";
-    for (const auto& r : rows) line(r);
-    if (rows.empty()) out += "(no completed runs with these metrics)\n";
-  } else if (spec.format == "csv") {
+    for (const auto& r : table.rows) line(r);
+    if (table.rows.empty() && !table.empty_text.empty()) out += table.empty_text + "\n";
+    if (!table.notes.empty()) out += "\n";
+    for (const auto& n : table.notes) out += "- " + n + "\n";
+  } else if (format == "csv") {
     auto line = [&](const std::vector<std::string>& cols) {
       for (size_t i = 0; i < cols.size(); ++i) out += (i ? "," : "") + csv_field(cols[i]);
       out += "\n";
     };
-    line(header);
-    for (const auto& r : rows) line(r);
-  } else {
+    line(table.header);
+    for (const auto& r : table.rows) line(r);
+  } else if (format == "latex") {
     out += "\\begin{table}[t]\n\\centering\n";
-    if (!spec.title.empty()) out += "\\caption{" + latex_escape(spec.title) + "}\n";
-    out += "\\begin{tabular}{" + std::string(by.size(), 'l') + std::string(metrics.size(), 'r') +
-           "}\n\\toprule\n";
-    auto line = [&](const std::vector<std::string>& cols, bool escape) {
-      for (size_t i = 0; i < cols.size(); ++i)
-        out += (i ? " & " : "") + (escape ? latex_escape(cols[i]) : cols[i]);
+    if (!table.title.empty()) out += "\\caption{" + latex_escape(table.title) + "}\n";
+    if (!table.id.empty()) out += "\\label{tab:" + latex_escape(table.id) + "}\n";
+    out += "\\begin{tabular}{" + align + "}\n\\toprule\n";
+    auto line = [&](const std::vector<std::string>& cols) {
+      for (size_t i = 0; i < cols.size(); ++i) out += (i ? " & " : "") + latex_escape(cols[i]);
       out += " \\\\\n";
     };
-    line(header, true);
+    line(table.header);
     out += "\\midrule\n";
-    for (const auto& r : rows) {
-      std::vector<std::string> cols(r.begin(), r.begin() + by.size());
-      for (auto& c : cols) c = latex_escape(c);
-      cols.insert(cols.end(), r.begin() + by.size(), r.end());
-      line(cols, false);
+    for (const auto& r : table.rows) line(r);
+    if (table.rows.empty() && !table.empty_text.empty())
+      out += fmt::format("\\multicolumn{{{}}}{{l}}{{{}}} \\\\\n", table.header.size(),
+                         latex_escape(table.empty_text));
+    out += "\\bottomrule\n\\end{tabular}\n";
+    if (!table.notes.empty()) {
+      out += "\n\\smallskip\n{\\footnotesize\n";
+      for (const auto& n : table.notes) out += latex_escape(n) + "\\par\n";
+      out += "}\n";
     }
-    out += "\\bottomrule\n\\end{tabular}\n\\end{table}\n";
+    out += "\\end{table}\n";
+  } else {
+    out += "<table";
+    if (!table.html_class.empty()) out += " class=\"" + html_escape(table.html_class) + "\"";
+    if (!table.id.empty()) out += " id=\"" + html_escape(table.id) + "\"";
+    out += ">\n";
+    if (!table.title.empty()) out += "<caption>" + html_escape(table.title) + "</caption>\n";
+    out += "<thead><tr>";
+    for (const auto& h : table.header) out += "<th>" + html_escape(h) + "</th>";
+    out += "</tr></thead>\n<tbody>\n";
+    for (const auto& r : table.rows) {
+      out += "<tr>";
+      for (size_t i = 0; i < r.size(); ++i)
+        out += std::string(i < align.size() && align[i] == 'r' ? "<td class=\"num\">" : "<td>") +
+               html_escape(r[i]) + "</td>";
+      out += "</tr>\n";
+    }
+    if (table.rows.empty() && !table.empty_text.empty())
+      out += fmt::format("<tr><td colspan=\"{}\" class=\"note\">{}</td></tr>\n",
+                         table.header.size(), html_escape(table.empty_text));
+    out += "</tbody>\n";
+    if (!table.notes.empty()) {
+      out += "<tfoot>\n";
+      for (const auto& n : table.notes)
+        out += fmt::format("<tr><td colspan=\"{}\">{}</td></tr>\n", table.header.size(),
+                           html_escape(n));
+      out += "</tfoot>\n";
+    }
+    out += "</table>\n";
   }
   return out;
 }

@@ -18,6 +18,7 @@
 #include "harness/dist/grad_sync.h"
 #include "harness/models/batch_norm.h"
 #include "harness/models/flops.h"
+#include "harness/train/collapse_alarm.h"
 #include "harness/train/optim.h"
 #include "harness/train/torch_compat.h"
 
@@ -152,6 +153,16 @@ std::unique_ptr<Method> build_method(const RunConfig& config, const Dataset& dat
   std::unique_ptr<Method> method = make_method(config.method, ctx);
   if (training_dtype(config) != torch::kFloat32) method->module().to(training_dtype(config));
   return method;
+}
+
+// Model FLOP utilisation of an epoch: the model's training FLOPs per image times img/s, against
+// the float GEMM rate measured at the start of the run. img/s counts every rank's images; each
+// rank measured its own GEMM rate (ranks are alike).
+void add_utilisation_logs(EpochReport& report, double flops_per_image, double gemm_flops,
+                          int world) {
+  report.logs["model_gflop_per_s"] = report.img_per_s * flops_per_image / 1e9;
+  report.logs["gemm_gflop_per_s"] = gemm_flops / 1e9;
+  report.logs["mfu"] = report.img_per_s * flops_per_image / (gemm_flops * world);
 }
 
 }  // namespace
@@ -301,7 +312,13 @@ TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
   const double flops_per_image = training_flops_per_image(
       method->module(), method->backbone_prefix(), method->backbone()->options(), config.crops);
 
-  int collapse_streak = 0;
+  // The advice is the method's own (MethodSpec::collapse_advice).
+  const MethodSpec* spec = find_method_spec(config.method);
+  CollapseAlarm collapse_alarm(
+      method->collapse_loss(), config.collapse_margin, config.collapse_patience,
+      spec && !spec->collapse_advice.empty()
+          ? spec->collapse_advice
+          : "lower the learning rate or lengthen the warm-up (warmup_epochs)");
   for (int epoch = start_epoch; epoch < config.epochs; ++epoch) {
     method->module().train();
     method->on_epoch_start(epoch);
@@ -375,37 +392,15 @@ TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
     report.seconds = seconds;
     report.peak_mem = peak_memory_bytes(device);
     for (const auto& [k, v] : log_sums) report.logs[k] = v / std::max<int64_t>(1, batches);
-    report.logs["model_gflop_per_s"] = report.img_per_s * flops_per_image / 1e9;
-    report.logs["gemm_gflop_per_s"] = gemm_flops / 1e9;
-    // img/s counts every rank's images; each rank measured its own GEMM rate (ranks are alike).
-    report.logs["mfu"] = report.img_per_s * flops_per_image / (gemm_flops * world);
+    add_utilisation_logs(report, flops_per_image, gemm_flops, world);
     if (callbacks.monitor) {
       for (const auto& [k, v] : callbacks.monitor(*method, epoch)) report.logs[k] = v;
     }
 
-    // Collapse alarm, for methods with a collapse loss (SwAV: ln(K), when every sample gets the
-    // same uniform code); the advice is the method's own (MethodSpec::collapse_advice).
-    bool alarm_now = false;
-    if (method->collapse_loss() > 0) {
-      bool near_uniform = std::abs(report.loss - method->collapse_loss()) < config.collapse_margin;
-      auto share = report.logs.find("max_prototype_share");
-      bool one_prototype = share != report.logs.end() && share->second > 0.9;
-      collapse_streak = (near_uniform || one_prototype) ? collapse_streak + 1 : 0;
-      if (collapse_streak == config.collapse_patience) {
-        alarm_now = true;
-        std::string reason = fmt::format(
-            "loss {:.4f} against ln(K) = {:.4f} (margin {}) for {} epochs; largest prototype "
-            "share {:.2f}",
-            report.loss, method->collapse_loss(), config.collapse_margin, collapse_streak,
-            share != report.logs.end() ? share->second : 0.0);
-        const MethodSpec* spec = find_method_spec(config.method);
-        const std::string advice =
-            spec && !spec->collapse_advice.empty()
-                ? spec->collapse_advice
-                : "lower the learning rate or lengthen the warm-up (warmup_epochs)";
-        if (callbacks.on_alarm) callbacks.on_alarm("collapse", epoch, reason, advice);
-      }
-    }
+    const std::optional<CollapseVerdict> collapse =
+        collapse_alarm.observe(report.loss, report.logs);
+    if (collapse && callbacks.on_alarm)
+      callbacks.on_alarm("collapse", epoch, collapse->reason, collapse->advice);
     if (rank == 0) {
       save_checkpoint(run_dir, *method, &optimizer, epoch + 1, iteration, world);
     } else {
@@ -414,7 +409,7 @@ TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
     collective.barrier();
     outcome.epochs_done = epoch + 1;
     if (callbacks.on_epoch) callbacks.on_epoch(report);
-    if (alarm_now && config.collapse_stop) {
+    if (collapse && config.collapse_stop) {
       outcome.stopped_by_alarm = true;
       break;
     }

@@ -3,8 +3,9 @@
 source "$(dirname "$0")/lib.sh"
 
 cat > run.lua <<'LUA'
--- The queue starts at epoch 1 and is full from epoch 2 on, so the checkpoint must carry it.
-bench.pretrain{ method = "swav", subset = 1024, batch_size = 128, epochs = 4, seed = 3,
+-- 4 iterations per epoch; the queue (4 batches) starts at epoch 1 and is full from epoch 2 on,
+-- so the checkpoint must carry it.
+bench.pretrain{ method = "swav", subset = 512, batch_size = 128, epochs = 4, seed = 3,
                 freeze_prototypes_iters = 4, queue_length = 512, queue_start_epoch = 1,
                 knn_every = 2, label = "resumable" }
 LUA

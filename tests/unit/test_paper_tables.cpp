@@ -13,6 +13,7 @@
 #include <tuple>
 
 #include "harness/core/check.h"
+#include "harness/core/provenance.h"
 #include "harness/report/paper_tables.h"
 #include "harness/store/store.h"
 
@@ -90,11 +91,11 @@ class PaperTableTest : public ::testing::Test {
     store_->set_status(id, status, status == kStatusFailed ? "diverged" : "");
     return id;
   }
-  static const std::vector<std::string>& row_of(const PaperTable& t, size_t i) {
+  static const std::vector<std::string>& row_of(const Table& t, size_t i) {
     EXPECT_LT(i, t.rows.size());
     return t.rows.at(i);
   }
-  static bool has_note(const PaperTable& t, const std::string& text) {
+  static bool has_note(const Table& t, const std::string& text) {
     return std::any_of(t.notes.begin(), t.notes.end(),
                        [&](const std::string& n) { return n.find(text) != std::string::npos; });
   }
@@ -127,7 +128,7 @@ TEST_F(PaperTableTest, CropsGroupsSeedsAndPairsThePaperComparison) {
   // Same config from another suite: not part of this ablation.
   add_run("swav_default.lua", {{"seed", 5}}, {{"knn", "top1_k20", 99.0}});
 
-  PaperTable t = build_paper_table(*store_, "crops", paper_);
+  Table t = build_paper_table(*store_, "crops", paper_);
   EXPECT_EQ(t.header,
             (std::vector<std::string>{"method", "crops", "ours kNN k=20", "ours kNN k=200",
                                       "ours linear_fast best", "paper linear top-1 (setting)"}));
@@ -163,7 +164,7 @@ TEST_F(PaperTableTest, LinearTakesEveryRunWithALinearEvalAndNamesWhatTellsRowsAp
   add_run("transfer.lua", {{"method", "moco"}, {"epochs", 3}}, {{"linear", "top1_best", 50.0}},
           kStatusFailed);
 
-  PaperTable t = build_paper_table(*store_, "linear", paper_);
+  Table t = build_paper_table(*store_, "linear", paper_);
   EXPECT_EQ(t.header,
             (std::vector<std::string>{"method", "data", "arch", "pretrain epochs", "batch", "crops",
                                       "other settings", "ours linear top-1",
@@ -185,7 +186,7 @@ TEST_F(PaperTableTest, OtherSettingsTellsApartCropsThatDifferInScaleOnly) {
   narrow[0]["min_scale"] = 0.5;
   add_run("ablation_crops.lua", {{"crops", crops("2x28")}}, {{"knn", "top1_k20", 70.0}});
   add_run("ablation_crops.lua", {{"crops", narrow}}, {{"knn", "top1_k20", 60.0}});
-  PaperTable t = build_paper_table(*store_, "crops", paper_);
+  Table t = build_paper_table(*store_, "crops", paper_);
   ASSERT_EQ(t.rows.size(), 2u);
   EXPECT_EQ(t.header[2], "other settings");
   EXPECT_EQ(row_of(t, 0)[2], "crops=2x28 (0.14-1.0)");
@@ -202,7 +203,7 @@ TEST_F(PaperTableTest, AblationTablesSelectByTagNotBySuiteFileName) {
   // A run first trained by swav_default.lua and then reused by the ablation, which tags it.
   int64_t reused = add_run("swav_default.lua", {{"method", "simclr"}}, {{"knn", "top1_k20", 60.0}});
   store_->add_tags(reused, {"crops"});
-  PaperTable t = build_paper_table(*store_, "crops", paper_);
+  Table t = build_paper_table(*store_, "crops", paper_);
   ASSERT_EQ(t.rows.size(), 2u);
   EXPECT_EQ(row_of(t, 0)[0], "SwAV");
   EXPECT_EQ(row_of(t, 0)[2], "75.00 (1)");
@@ -222,7 +223,7 @@ TEST_F(PaperTableTest, OtherSettingsNamesWhereARowLeavesTheCommonSetting) {
   // The linear table takes none of them (no linear eval); the crops table neither (suite).
   EXPECT_TRUE(build_paper_table(*store_, "linear", paper_).rows.empty());
   for (int64_t id : {1, 2, 3}) store_->add_eval({id, "linear_fast", "top1_best", 80.0, "{}", ""});
-  PaperTable t = build_paper_table(*store_, "linear", paper_);
+  Table t = build_paper_table(*store_, "linear", paper_);
   ASSERT_EQ(t.rows.size(), 3u);
   EXPECT_EQ(row_of(t, 0)[6], "prototypes=100, queue_start_epoch=15");
   EXPECT_EQ(row_of(t, 1)[6], "prototypes=10");
@@ -235,7 +236,7 @@ TEST_F(PaperTableTest, BatchMatchesOnlyTheSameBatchSize) {
   add_run("ablation_batch.lua", {{"batch_size", 256}, {"seed", 0}}, {{"knn", "top1_k200", 70.0}});
   add_run("ablation_batch.lua", {{"batch_size", 256}, {"seed", 1}}, {{"knn", "top1_k200", 72.0}});
   add_run("ablation_batch.lua", {{"method", "simclr"}}, {{"knn", "top1_k200", 1.0}});  // not SwAV
-  PaperTable t = build_paper_table(*store_, "batch", paper_);
+  Table t = build_paper_table(*store_, "batch", paper_);
   ASSERT_EQ(t.rows.size(), 2u);
   EXPECT_EQ(row_of(t, 0), (std::vector<std::string>{"64", "1024", "—", "65.00 (1)", "—", "—"}));
   EXPECT_EQ(row_of(t, 1),
@@ -247,7 +248,7 @@ TEST_F(PaperTableTest, PrototypesHasNoPaperValueWherePaperCsvHasNone) {
   add_run("ablation_prototypes.lua", {{"prototypes", 1000}}, {{"knn", "top1_k20", 71.0}});
   add_run("ablation_prototypes.lua", {{"prototypes", 10}}, {{"knn", "top1_k20", 70.0}});
   add_run("ablation_prototypes.lua", {{"freeze_prototypes", true}}, {{"knn", "top1_k20", 69.0}});
-  PaperTable t = build_paper_table(*store_, "prototypes", paper_);
+  Table t = build_paper_table(*store_, "prototypes", paper_);
   ASSERT_EQ(t.rows.size(), 3u);
   EXPECT_EQ(row_of(t, 0), (std::vector<std::string>{"learned", "10", "70.00 (1)", "—", "—", "—"}));
   EXPECT_EQ(row_of(t, 1)[1], "1000");
@@ -261,7 +262,7 @@ TEST_F(PaperTableTest, SemisupReadsTheFractionFromTheCard) {
           {{"semisup@few", "top1", 40.0}, {"semisup@few", "top5", 70.0}}, kStatusDone,
           R"({"fraction": 0.01})");
   add_run("transfer.lua", {{"epochs", 3}, {"method", "random"}}, {{"semisup@10pct", "top1", 20.0}});
-  PaperTable t = build_paper_table(*store_, "semisup", paper_);
+  Table t = build_paper_table(*store_, "semisup", paper_);
   EXPECT_EQ(t.header, (std::vector<std::string>{
                           "method", "arch", "pretrain epochs", "ours 1% top-1", "ours 1% top-5",
                           "ours 10% top-1", "ours 10% top-5", "paper 1% top-1 / top-5 (setting)",
@@ -279,7 +280,7 @@ TEST_F(PaperTableTest, TransferNamesTheDownstreamDataAndDetector) {
       "transfer.lua", {{"epochs", 3}},
       {{"voc07_svm", "map", 61.0}, {"voc_det", "map_11point", 30.0}, {"voc_det", "map_area", 31.0}},
       kStatusDone, R"({"root": "datasets/fashion-voc-s0-600-200"})");
-  PaperTable t = build_paper_table(*store_, "transfer", paper_);
+  Table t = build_paper_table(*store_, "transfer", paper_);
   ASSERT_EQ(t.rows.size(), 1u);
   EXPECT_EQ(row_of(t, 0), (std::vector<std::string>{"SwAV", "R10-w0.25", "3", "61.00 (1)",
                                                     "30.00 (1)", "88.9 (VOC07, R50)",
@@ -290,11 +291,11 @@ TEST_F(PaperTableTest, TransferNamesTheDownstreamDataAndDetector) {
 }
 
 TEST_F(PaperTableTest, EmptyTableSaysWhichSuiteFillsIt) {
-  PaperTable t = build_paper_table(*store_, "crops", paper_);
+  Table t = build_paper_table(*store_, "crops", paper_);
   EXPECT_TRUE(t.rows.empty());
   EXPECT_TRUE(
       has_note(t, "No completed runs for this table yet: swavbench run ablation_crops.lua"));
-  std::string md = format_paper_table(t, "md");
+  std::string md = format_table(t, "md");
   EXPECT_NE(md.find("| method | crops | ours kNN k=20 |"), std::string::npos) << md;
 }
 
@@ -347,16 +348,17 @@ TEST_F(PaperTableTest, MalformedPaperCsvNamesFileAndLine) {
 
 TEST(PaperCsv, TheRepositoryFileParses) {
   std::vector<PaperValue> paper =
-      read_paper_csv(std::string(SWAVBENCH_TESTS_DIR) + "/../results/paper.csv");
+      read_paper_csv(std::string(swavbench_source_dir()) + "/results/paper.csv");
   EXPECT_GE(paper.size(), 40u);
   EXPECT_EQ(paper[0].method, "SwAV");
   EXPECT_DOUBLE_EQ(paper[0].value, 75.3);
   EXPECT_EQ(paper[0].source, "paper text; authors' model zoo");
 }
 
-PaperTable special_table() {
-  PaperTable t;
-  t.name = "crops";
+Table special_table() {
+  Table t;
+  t.id = "paper-crops";
+  t.html_class = "paper-table";
   t.title = "Top-1 % & more: mean ± std (n) #1";
   t.header = {"method", "other settings", "ours kNN k=20", "paper (setting)"};
   t.align = "llrl";
@@ -366,8 +368,8 @@ PaperTable special_table() {
   return t;
 }
 
-TEST(PaperTableFormat, LatexIsEscapedAndBalanced) {
-  std::string tex = format_paper_table(special_table(), "latex");
+TEST(TableFormat, LatexIsEscapedAndBalanced) {
+  std::string tex = format_table(special_table(), "latex");
   EXPECT_NE(tex.find("\\caption{Top-1 \\% \\& more: mean $\\pm$ std (n) \\#1}"), std::string::npos)
       << tex;
   EXPECT_NE(tex.find("\\begin{tabular}{llrl}\n\\toprule\n"
@@ -413,9 +415,9 @@ TEST(PaperTableFormat, LatexIsEscapedAndBalanced) {
   EXPECT_EQ(std::count(tex.begin(), tex.end(), '$') % 2, 0);
 }
 
-TEST(PaperTableFormat, HtmlMarkdownAndCsv) {
-  PaperTable t = special_table();
-  std::string html = format_paper_table(t, "html");
+TEST(TableFormat, HtmlMarkdownAndCsv) {
+  Table t = special_table();
+  std::string html = format_table(t, "html");
   EXPECT_NE(html.find("<table class=\"paper-table\" id=\"paper-crops\">\n<caption>Top-1 % &amp; "
                       "more: mean ± std (n) #1</caption>"),
             std::string::npos)
@@ -428,19 +430,19 @@ TEST(PaperTableFormat, HtmlMarkdownAndCsv) {
       << html;
   EXPECT_NE(html.find("</table>\n"), std::string::npos);
 
-  std::string md = format_paper_table(t, "md");
+  std::string md = format_table(t, "md");
   EXPECT_NE(md.find("|---|---|---:|---|\n| SwAV | base_lr=0.3, queue_length=0 | 71.00 ± 1.41 (2) "
                     "| — |\n| a\\|b |"),
             std::string::npos)
       << md;
   EXPECT_NE(md.find("\n- 50% of labels & ours_fast\n"), std::string::npos) << md;
 
-  std::string csv = format_paper_table(t, "csv");
+  std::string csv = format_table(t, "csv");
   EXPECT_EQ(csv.substr(0, csv.find('\n')), "method,other settings,ours kNN k=20,paper (setting)");
   EXPECT_NE(csv.find("SwAV,\"base_lr=0.3, queue_length=0\",71.00 ± 1.41 (2),—\n"),
             std::string::npos)
       << csv;
-  EXPECT_THROW(format_paper_table(t, "pdf"), InputError);
+  EXPECT_THROW(format_table(t, "pdf"), InputError);
 }
 
 TEST_F(PaperTableTest, AllRendersTheSixTablesSeparatedByBlankLines) {

@@ -300,7 +300,7 @@ TEST_F(PlotsTest, GnuplotWritesPngAndSvgForEveryChart) {
   EXPECT_TRUE(std::filesystem::exists(dir_ + "/out/plots/gnuplot/plots.gp"));
 }
 
-TEST(ReportHtml, EscapeBase64AndCsvTable) {
+TEST(ReportHtml, EscapeAndBase64) {
   EXPECT_EQ(html_escape("<a href=\"x\">Tom & 'Jerry'</a>"),
             "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;");
   EXPECT_EQ(base64_encode(""), "");
@@ -309,12 +309,6 @@ TEST(ReportHtml, EscapeBase64AndCsvTable) {
   EXPECT_EQ(base64_encode("foo"), "Zm9v");
   EXPECT_EQ(base64_encode("foobar"), "Zm9vYmFy");
   EXPECT_EQ(base64_encode(std::string("\xff\x00\x10", 3)), "/wAQ");
-  std::string t = csv_to_html_table("label,knn.top1_k20\n\"a, <b>\",\"1.00 \"\"x\"\"\"\nc,2\n", 1);
-  EXPECT_EQ(t,
-            "<table>\n<tr><th>label</th><th>knn.top1_k20</th></tr>\n"
-            "<tr><td>a, &lt;b&gt;</td><td class=\"num\">1.00 &quot;x&quot;</td></tr>\n"
-            "<tr><td>c</td><td class=\"num\">2</td></tr>\n</table>\n");
-  EXPECT_NE(csv_to_html_table("label\n", 1).find("no completed runs"), std::string::npos);
 }
 
 }  // namespace

@@ -27,7 +27,7 @@ std::string digest_of_tree(const fs::path& source_dir, const fs::path& out_heade
   const std::string log = out_header.string() + ".log";
   EXPECT_EQ(run_process({SWAVBENCH_CMAKE_COMMAND, "-DSRC=" + source_dir.string(),
                          "-DOUT=" + out_header.string(), "-DPROJECT_VERSION=0.0.0", "-P",
-                         std::string(SWAVBENCH_SOURCE_DIR) + "/cmake/build_info.cmake"},
+                         std::string(swavbench_source_dir()) + "/cmake/build_info.cmake"},
                         log, log),
             0)
       << read_file(log);
@@ -43,7 +43,7 @@ class CodeDigest : public ::testing::Test {
   void SetUp() override {
     tree_ = root_ / "src";
     fs::create_directories(tree_ / "harness/core");
-    fs::copy_file(fs::path(SWAVBENCH_SOURCE_DIR) / "harness/core/build_info_generated.h.in",
+    fs::copy_file(fs::path(swavbench_source_dir()) / "harness/core/build_info_generated.h.in",
                   tree_ / "harness/core/build_info_generated.h.in");
   }
 
@@ -87,7 +87,7 @@ TEST_F(CodeDigest, ChangesWithTrainingSourcesAndNotWithReportsOrProtocols) {
 TEST_F(CodeDigest, TheBinaryCarriesTheDigestOfTheSourcesItWasBuiltFrom) {
   // Fails when this checkout's training sources were edited after the last build: the binary is
   // then stale, and so would be the hashes of the runs it records.
-  EXPECT_EQ(digest_of_tree(SWAVBENCH_SOURCE_DIR, root_ / "out/build_info_generated.h"),
+  EXPECT_EQ(digest_of_tree(swavbench_source_dir(), root_ / "out/build_info_generated.h"),
             training_code_digest());
 }
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "harness/core/check.h"
 #include "harness/report/table.h"
 #include "harness/store/store.h"
 
@@ -70,6 +71,33 @@ TEST_F(TableTest, GroupsByConfigKeyAndRendersCsvAndLatex) {
   EXPECT_NE(tex.find("\\toprule"), std::string::npos);
   EXPECT_NE(tex.find("knn.top1\\_k20"), std::string::npos);
   EXPECT_NE(tex.find("1000 & 60.00 (n=1) \\\\"), std::string::npos) << tex;
+}
+
+TEST_F(TableTest, HtmlRightAlignsMetricsAndAnEmptyTableSaysSo) {
+  TableSpec spec;
+  spec.metrics = {"knn.top1_k20"};
+  spec.format = "html";
+  EXPECT_EQ(
+      render_table(*store_, spec),
+      "<table>\n<thead><tr><th>label</th><th>knn.top1_k20</th></tr></thead>\n<tbody>\n"
+      "<tr><td colspan=\"2\" class=\"note\">(no completed runs with these metrics)</td></tr>\n"
+      "</tbody>\n</table>\n");
+  spec.format = "md";
+  EXPECT_NE(
+      render_table(*store_, spec).find("|---|---:|\n(no completed runs with these metrics)\n"),
+      std::string::npos);
+  add_run("a", "<swav>", 100, {{"knn.top1_k20", 80.0}});
+  spec.format = "html";
+  EXPECT_NE(render_table(*store_, spec)
+                .find("<tr><td>&lt;swav&gt;</td><td class=\"num\">80.00 (n=1)</td></tr>"),
+            std::string::npos)
+      << render_table(*store_, spec);
+  spec.format = "latex";
+  spec.metrics = {"knn.top1_k20", "linear.top1_best"};
+  EXPECT_NE(render_table(*store_, spec).find("<swav> & 80.00 (n=1) & --- \\\\"), std::string::npos)
+      << render_table(*store_, spec);
+  spec.format = "pdf";
+  EXPECT_THROW(render_table(*store_, spec), InputError);
 }
 
 TEST(CellStats, HandComputed) {

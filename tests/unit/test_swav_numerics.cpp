@@ -22,14 +22,12 @@
 #include <vector>
 
 #include "harness/core/check.h"
+#include "harness/core/provenance.h"
 #include "harness/dist/collective.h"
 #include "swav/queue.h"
 #include "swav/sinkhorn.h"
 #include "swav/swav_loss.h"
 
-#ifndef SWAVBENCH_TESTS_DIR
-#error "SWAVBENCH_TESTS_DIR must point at the tests/ directory"
-#endif
 #ifndef SWAVBENCH_TEST_PYTHON
 #define SWAVBENCH_TEST_PYTHON "/usr/bin/python3"
 #endif
@@ -690,7 +688,7 @@ void write_matrix(std::ostream& out, const Matrix& m) {
 
 TEST(SwavLoss, MatchesPythonReference) {
   if (!python_has_torch()) GTEST_SKIP() << SWAVBENCH_TEST_PYTHON << " cannot import torch";
-  const std::string script = std::string(SWAVBENCH_TESTS_DIR) + "/unit/swav_reference.py";
+  const std::string script = std::string(swavbench_source_dir()) + "/tests/unit/swav_reference.py";
   ASSERT_TRUE(std::filesystem::exists(script)) << script;
   std::mt19937 rng(2020);
   const int64_t num_crops = 4;
