@@ -123,14 +123,9 @@ PretrainResult Runner::pretrain(const PretrainRequest& request,
   };
   callbacks.on_alarm = [&](const std::string& kind, int epoch, const std::string& reason,
                            const std::string& advice) {
-    AlarmRow a;
-    a.run_id = run_id;
-    a.epoch = epoch;
-    a.kind = kind;
-    a.reason = reason;
-    a.advice = advice;
-    store_.add_alarm(a);
-    observer_.on_alarm(row, a);
+    const AlarmRow alarm{run_id, epoch, kind, reason, advice, /*created=*/""};
+    store_.add_alarm(alarm);
+    observer_.on_alarm(row, alarm);
   };
   if (options_.report_progress) {
     callbacks.on_progress = [&](int epoch, int64_t batch, int64_t batches, double loss,
