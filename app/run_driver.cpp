@@ -190,10 +190,17 @@ json RunDriver::pretrain(const json& table, const std::string& where) {
   if (options_.dry_run) {
     const PretrainPlan plan = runner.plan(request);
     const bool done = plan.action == PretrainPlan::Action::kReuse;
+    // The schedule too, so that a suite's recipe per row can be read before anything trains.
+    std::string schedule = fmt::format("lr {} -> {}, warm-up {} epochs from {}", config.base_lr,
+                                       config.final_lr, config.warmup_epochs, config.start_warmup);
+    if (config.method == "swav")
+      schedule += fmt::format(", prototypes frozen {} iterations, queue {} from epoch {}",
+                              config.freeze_prototypes_iters, config.queue_length,
+                              config.queue_start_epoch);
     std::cout << fmt::format(
-        "plan: pretrain {} [{}] {} epochs, batch {}, crops {} -> {}\n",
+        "plan: pretrain {} [{}] {} epochs, batch {}, crops {}, {} -> {}\n",
         request.label.empty() ? config.method : request.label, request.hash, config.epochs,
-        config.batch_size, json(config.to_json()["crops"]).dump(),
+        config.batch_size, json(config.to_json()["crops"]).dump(), schedule,
         done ? fmt::format("cached (run #{})", plan.existing->id)
         : plan.existing
             ? fmt::format("resume run #{} ({})", plan.existing->id, plan.existing->status)

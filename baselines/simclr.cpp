@@ -26,11 +26,6 @@ class SimclrModelImpl : public torch::nn::Module {
             "projection_head",
             ProjectionHead(backbone->feature_dim(), config.hidden_dim, config.feat_dim))) {}
 
-  // z = g(f(x)) / ||g(f(x))|| for a group of same-size crops.
-  torch::Tensor embed(const torch::Tensor& x) {
-    return normalized_embedding(backbone, projection_head, x);
-  }
-
   ResNet backbone;
   ProjectionHead projection_head;
 };
@@ -47,10 +42,10 @@ class Simclr final : public Method {
   ResNet backbone() override { return model_->backbone; }
 
   StepOutput loss(const MultiCropBatch& batch, int64_t, int) override {
-    // Crops of one size go through the backbone together (multi-crop), so BatchNorm sees the
-    // same batches as in SwAV.
+    // The same forward as SwAV's (trunk per crop size, head over all crops), so the rows of a
+    // table differ only in the loss.
     std::vector<torch::Tensor> embeddings =
-        encode_by_size_group(batch, [this](const torch::Tensor& x) { return model_->embed(x); });
+        embed_all_crops(batch, model_->backbone, model_->projection_head);
     StepOutput step;
     step.loss = nt_xent_loss(embeddings, config_.temperature, collective_);
     step.logs["positive_sim"] = positive_similarity(embeddings);

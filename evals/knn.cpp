@@ -41,12 +41,23 @@ EvalProtocol knn_protocol() {
   EvalProtocol p;
   p.name = "knn";
   p.doc = "weighted kNN on frozen L2-normalised features (cosine, exp(sim/T) votes)";
-  p.default_options = {
-      {"k", {20, 200}}, {"temperature", 0.07}, {"train_subset", 0}, {"test_subset", 0}};
+  p.default_options = {{"k", {20, 200}},
+                       {"temperature", 0.07},
+                       {"train_subset", 0},
+                       {"test_subset", 0},
+                       {"crop", 0}};  // 0: the dataset's native resolution (eval_transform)
+  // The valid values of its numeric options (merge_eval_options checks them).
+  p.ranges = {{"k", {1, true}},
+              {"temperature", {0, false}},
+              {"train_subset", {0, true}},
+              {"test_subset", {0, true}},
+              {"crop", {0, true}}};
   p.run = [](EvalContext& ctx) {
     const auto& o = ctx.options;
-    const Features& train = ctx.features.get("train", o["train_subset"].get<int64_t>());
-    const Features& test = ctx.features.get("test", o["test_subset"].get<int64_t>());
+    const Features& train =
+        ctx.features.get("train", o["train_subset"].get<int64_t>(), o["crop"].get<int>());
+    const Features& test =
+        ctx.features.get("test", o["test_subset"].get<int64_t>(), o["crop"].get<int>());
     const int64_t classes = ctx.features.num_classes();
     EvalResult result;
     std::vector<int64_t> ks;
@@ -60,7 +71,7 @@ EvalProtocol knn_protocol() {
       result.metrics.emplace_back(fmt::format("top1_k{}", k), r.top1);
       result.metrics.emplace_back(fmt::format("top5_k{}", k), r.top5);
     }
-    auto [resize, crop] = ctx.features.eval_resize_crop();
+    auto [resize, crop] = ctx.features.eval_resize_crop(o["crop"].get<int>());
     result.card = {{"protocol", "knn"},
                    {"train_split", "train"},
                    {"test_split", "test"},
@@ -71,6 +82,7 @@ EvalProtocol knn_protocol() {
                    {"similarity", "cosine"},
                    {"features", "global average pool, backbone in eval mode"},
                    {"transform", fmt::format("resize {} + centre crop {}", resize, crop)},
+                   {"resolution", eval_transform(ctx.config, o["crop"].get<int>()).rule},
                    {"selection", "single evaluation (no epochs)"}};
     return result;
   };

@@ -99,7 +99,12 @@ EvalProtocol linear_protocol() {
       "RandomResizedCrop + flip crops, cosine lr; best and last epoch on the test split";
   p.default_options = {{"epochs", 10},  // the paper: 100 (ImageNet)
                        {"lr", 0.3},         {"batch_size", 256}, {"weight_decay", 1e-6},
-                       {"train_subset", 0}, {"test_subset", 0},  {"seed", 0}};
+                       {"train_subset", 0}, {"test_subset", 0},  {"seed", 0},
+                       {"crop", 0}};  // 0: the dataset's native resolution (eval_transform)
+  // The valid values of its numeric options (merge_eval_options checks them).
+  p.ranges = {{"epochs", {1, true}},       {"lr", {0, false}},          {"batch_size", {1, true}},
+              {"weight_decay", {0, true}}, {"train_subset", {0, true}}, {"test_subset", {0, true}},
+              {"seed", {0, true}},         {"crop", {0, true}}};
   p.run = [](EvalContext& ctx) {
     const auto& o = ctx.options;
     const RunConfig& config = ctx.config;
@@ -114,8 +119,9 @@ EvalProtocol linear_protocol() {
     auto data = balanced_subset_of(full, o["train_subset"].get<int64_t>(), kEvalSubsetSeed);
     // The test transform (resize + centre crop, backbone in eval mode) is exactly the feature
     // cache's, and the backbone is frozen, so the cached test features are reused every epoch.
-    const Features& test = ctx.features.get("test", o["test_subset"].get<int64_t>());
-    auto [resize, crop] = ctx.features.eval_resize_crop();
+    const Features& test =
+        ctx.features.get("test", o["test_subset"].get<int64_t>(), o["crop"].get<int>());
+    auto [resize, crop] = ctx.features.eval_resize_crop(o["crop"].get<int>());
 
     ResNet backbone = ctx.method.backbone();
     const bool was_training = backbone->is_training();
@@ -164,6 +170,7 @@ EvalProtocol linear_protocol() {
         {"augmentation",
          fmt::format("RandomResizedCrop({}, scale 0.08-1, ratio 3/4-4/3) + horizontal flip", crop)},
         {"transform", fmt::format("resize {} + centre crop {}", resize, crop)},
+        {"resolution", eval_transform(ctx.config, o["crop"].get<int>()).rule},
         {"selection",
          "top1_best / top5_best: best epoch on the test split, as the paper reports; "
          "top1_last / top5_last: last epoch also recorded"},

@@ -59,12 +59,19 @@ EvalProtocol linear_fast_protocol() {
   p.name = "linear_fast";
   p.doc = "linear probe on cached frozen features (standardised; Adam); not the paper's protocol";
   p.default_options = {
-      {"epochs", 30},      {"lr", 1e-3},       {"batch_size", 256}, {"weight_decay", 0.0},
-      {"train_subset", 0}, {"test_subset", 0}, {"seed", 0}};
+      {"epochs", 30},        {"lr", 1e-3},        {"batch_size", 256},
+      {"weight_decay", 0.0}, {"train_subset", 0}, {"test_subset", 0},
+      {"seed", 0},           {"crop", 0}};  // 0: the dataset's native resolution (eval_transform)
+  // The valid values of its numeric options (merge_eval_options checks them).
+  p.ranges = {{"epochs", {1, true}},       {"lr", {0, false}},          {"batch_size", {1, true}},
+              {"weight_decay", {0, true}}, {"train_subset", {0, true}}, {"test_subset", {0, true}},
+              {"seed", {0, true}},         {"crop", {0, true}}};
   p.run = [](EvalContext& ctx) {
     const auto& o = ctx.options;
-    const Features& train = ctx.features.get("train", o["train_subset"].get<int64_t>());
-    const Features& test = ctx.features.get("test", o["test_subset"].get<int64_t>());
+    const Features& train =
+        ctx.features.get("train", o["train_subset"].get<int64_t>(), o["crop"].get<int>());
+    const Features& test =
+        ctx.features.get("test", o["test_subset"].get<int64_t>(), o["crop"].get<int>());
     const int64_t classes = ctx.features.num_classes();
     LinearProbeOptions opts;
     opts.epochs = o["epochs"].get<int>();
@@ -76,7 +83,7 @@ EvalProtocol linear_fast_protocol() {
     EvalResult result;
     result.metrics = {
         {"top1_last", r.top1_last}, {"top1_best", r.top1_best}, {"top5_last", r.top5_last}};
-    auto [resize, crop] = ctx.features.eval_resize_crop();
+    auto [resize, crop] = ctx.features.eval_resize_crop(o["crop"].get<int>());
     result.card = {{"protocol", "linear_fast"},
                    {"train_split", "train"},
                    {"test_split", "test"},
@@ -91,6 +98,7 @@ EvalProtocol linear_fast_protocol() {
                    {"normalisation", "features standardised with the training mean and std"},
                    {"augmentation", "none (cached features)"},
                    {"transform", fmt::format("resize {} + centre crop {}", resize, crop)},
+                   {"resolution", eval_transform(ctx.config, o["crop"].get<int>()).rule},
                    {"selection",
                     "top1_best: best epoch on the test split, as the paper "
                     "reports; top1_last: final epoch"},

@@ -93,7 +93,10 @@ std::pair<int, int> semisup_milestones(int epochs);
 struct SemisupResult {
   ResNet backbone{nullptr};  // the fine-tuned copy
   torch::nn::Linear head{nullptr};
-  double top1 = 0, top5 = 0;       // last epoch, on `test`
+  double top1 = 0, top5 = 0;            // last epoch, on `test`
+  double top1_best = 0, top5_best = 0;  // the epoch with the best top-1 (eval_semisup.py's)
+  int best_epoch = 0;
+  std::vector<double> top1_per_epoch, top5_per_epoch;
   std::vector<double> train_loss;  // mean per epoch
   int64_t batch_size = 0;          // the batch actually used
 };

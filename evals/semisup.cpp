@@ -1,7 +1,7 @@
 // The paper's semi-supervised evaluation (SwAV's eval_semisup.py): the WHOLE pretrained
 // network plus a new linear head is fine-tuned on 1% or 10% of the training labels, 20 epochs,
 // SGD momentum 0.9, no weight decay, trunk lr 0.02 / head lr 5 (1%) or 0.01 / 0.2 (10%), both
-// stepped x0.2 at epochs 12 and 16; top-1 and top-5 of the last epoch.
+// stepped x0.2 at epochs 12 and 16; top-1 and top-5 after every epoch, the last and the best.
 //
 // The label subset is a pinned file (results/subsets/<dataset>_<fraction>_seed<seed>.txt), as
 // the paper uses the fixed SimCLR ImageNet split files rather than a fresh draw per run: every
@@ -190,6 +190,28 @@ SemisupResult semisup_finetune(ResNet backbone, const Dataset& train, const Data
   const uint64_t augment_seed = options.seed * 7919u + 31u;
   const int64_t n = train.size();
   result.batch_size = std::min<int64_t>(options.batch_size, n);
+  // Top-1 / top-5 on the test split (resize + centre crop, eval mode), after every epoch: the
+  // authors' eval_semisup.py validates each epoch and reports the best.
+  std::vector<int64_t> test_order = epoch_order(test.size(), 0, 0, /*shuffle=*/false);
+  auto test_accuracy = [&]() -> std::pair<double, double> {
+    torch::NoGradGuard no_grad;
+    result.backbone->eval();
+    int64_t correct1 = 0, correct5 = 0;
+    const int64_t chunk = 500;
+    for (int64_t begin = 0; begin < test.size(); begin += chunk) {
+      int64_t end = std::min(test.size(), begin + chunk);
+      std::vector<int64_t> ids(test_order.begin() + begin, test_order.begin() + end);
+      RawBatch raw = gather_batch(test, ids, workers, device);
+      torch::Tensor x = center_crop_normalize(raw.images, resize, crop, AugmentOptions{});
+      torch::Tensor logits = result.head->forward(result.backbone->forward(x));
+      torch::Tensor top = std::get<1>(logits.topk(std::min<int64_t>(5, logits.size(1)), 1));
+      correct1 += top.select(1, 0).eq(raw.labels).sum().item<int64_t>();
+      correct5 += top.eq(raw.labels.unsqueeze(1)).any(1).sum().item<int64_t>();
+    }
+    const double total = static_cast<double>(std::max<int64_t>(1, test.size()));
+    return {100.0 * correct1 / total, 100.0 * correct5 / total};
+  };
+
   auto [m1, m2] = semisup_milestones(options.epochs);
   for (int epoch = 0; epoch < options.epochs; ++epoch) {
     optimizer.set_lr(epoch >= m2 ? 0.04 : epoch >= m1 ? 0.2 : 1.0);  // MultiStepLR(gamma 0.2)
@@ -213,27 +235,18 @@ SemisupResult semisup_finetune(ResNet backbone, const Dataset& train, const Data
       ++batches;
     }
     result.train_loss.push_back(loss_sum / std::max<int64_t>(1, batches));
+    auto [top1, top5] = test_accuracy();
+    result.top1_per_epoch.push_back(top1);
+    result.top5_per_epoch.push_back(top5);
+    if (epoch == 0 || top1 > result.top1_best) {  // ties: the earlier epoch
+      result.top1_best = top1;
+      result.top5_best = top5;
+      result.best_epoch = epoch;
+    }
+    result.top1 = top1;
+    result.top5 = top5;
   }
 
-  // Top-1 / top-5 of the last epoch on the test split (resize + centre crop, eval mode).
-  torch::NoGradGuard no_grad;
-  result.backbone->eval();
-  int64_t correct1 = 0, correct5 = 0;
-  const int64_t chunk = 500;
-  std::vector<int64_t> test_order = epoch_order(test.size(), 0, 0, /*shuffle=*/false);
-  for (int64_t begin = 0; begin < test.size(); begin += chunk) {
-    int64_t end = std::min(test.size(), begin + chunk);
-    std::vector<int64_t> ids(test_order.begin() + begin, test_order.begin() + end);
-    RawBatch raw = gather_batch(test, ids, workers, device);
-    torch::Tensor x = center_crop_normalize(raw.images, resize, crop, AugmentOptions{});
-    torch::Tensor logits = result.head->forward(result.backbone->forward(x));
-    torch::Tensor top = std::get<1>(logits.topk(std::min<int64_t>(5, logits.size(1)), 1));
-    correct1 += top.select(1, 0).eq(raw.labels).sum().item<int64_t>();
-    correct5 += top.eq(raw.labels.unsqueeze(1)).any(1).sum().item<int64_t>();
-  }
-  const double total = static_cast<double>(std::max<int64_t>(1, test.size()));
-  result.top1 = 100.0 * correct1 / total;
-  result.top5 = 100.0 * correct5 / total;
   return result;
 }
 
@@ -242,13 +255,19 @@ EvalProtocol semisup_protocol() {
   p.name = "semisup";
   p.doc =
       "the paper's semi-supervised evaluation: fine-tune the whole network (a copy) plus a "
-      "linear head on a pinned 1% / 10% label subset; top-1 / top-5 of the last epoch";
+      "linear head on a pinned 1% / 10% label subset; top-1 / top-5 of the last and the best "
+      "epoch";
   p.default_options = {{"fraction", 0.1},  // the paper: 0.01 or 0.1
                        {"epochs", 20},     // the paper: 20
                        {"lr_trunk", 0.0},  // 0: the paper's value for the fraction
                        {"lr_head", 0.0},   // 0: the paper's value for the fraction
                        {"batch_size", 256}, {"test_subset", 0}, {"seed", 0},
-                       {"subset_dir", ""}};  // "": the repository's results/subsets
+                       {"subset_dir", ""},  // "": the repository's results/subsets
+                       {"crop", 0}};        // 0: the dataset's native resolution (eval_transform)
+  // The valid values of its numeric options (merge_eval_options checks them).
+  p.ranges = {{"fraction", {0, false, 1}}, {"epochs", {1, true}},     {"lr_trunk", {0, true}},
+              {"lr_head", {0, true}},      {"batch_size", {2, true}}, {"test_subset", {0, true}},
+              {"seed", {0, true}},         {"crop", {0, true}}};
   p.run = [](EvalContext& ctx) {
     const auto& o = ctx.options;
     const RunConfig& config = ctx.config;
@@ -279,7 +298,7 @@ EvalProtocol semisup_protocol() {
     auto test =
         balanced_subset_of(open_dataset(config.dataset, config.data_path, "test", config.load_size),
                            o["test_subset"].get<int64_t>(), kEvalSubsetSeed);
-    auto [resize, crop] = ctx.features.eval_resize_crop();
+    auto [resize, crop] = ctx.features.eval_resize_crop(o["crop"].get<int>());
 
     ResNet original = ctx.method.backbone();
     SemisupResult r =
@@ -298,7 +317,8 @@ EvalProtocol semisup_protocol() {
     auto [m1, m2] = semisup_milestones(opts.epochs);
 
     EvalResult result;
-    result.metrics = {{"top1", r.top1}, {"top5", r.top5}};
+    result.metrics = {
+        {"top1", r.top1}, {"top5", r.top5}, {"top1_best", r.top1_best}, {"top5_best", r.top5_best}};
     result.card = {
         {"protocol", "semisup"},
         {"train_split", "train"},
@@ -324,7 +344,12 @@ EvalProtocol semisup_protocol() {
         {"augmentation",
          fmt::format("RandomResizedCrop({}, scale 0.08-1, ratio 3/4-4/3) + horizontal flip", crop)},
         {"transform", fmt::format("resize {} + centre crop {}", resize, crop)},
-        {"selection", "last epoch"},
+        {"resolution", eval_transform(ctx.config, o["crop"].get<int>()).rule},
+        {"selection",
+         "top1 / top5: last epoch; top1_best / top5_best: the epoch with the best top-1 on the "
+         "test split, as the authors' eval_semisup.py reports (the paper's rule)"},
+        {"top1_per_epoch", r.top1_per_epoch},
+        {"best_epoch", r.best_epoch},
         {"train_loss_per_epoch", r.train_loss},
         {"trunk_relative_change", norm2 > 0 ? std::sqrt(diff2 / norm2) : 0.0},
         {"seed", opts.seed}};

@@ -254,6 +254,11 @@ EvalProtocol voc07_svm_protocol() {
                        {"costs", {0.01, 0.1, 1.0, 10.0}},
                        {"folds", 3},
                        {"positive_weight", 2.0}};
+  // The valid values of its numeric options (merge_eval_options checks them).
+  p.ranges = {{"image_size", {8, true}},
+              {"costs", {0, false}},
+              {"folds", {2, true}},
+              {"positive_weight", {0, false}}};
   p.run = [](EvalContext& ctx) {
     const auto& o = ctx.options;
     const std::string root = o["root"].get<std::string>();
@@ -264,7 +269,8 @@ EvalProtocol voc07_svm_protocol() {
     const int image_size = o["image_size"].get<int>();
     SB_INPUT_CHECK(image_size >= 8, "voc07_svm: image_size {} must be >= 8", image_size);
     SvmOptions svm;
-    svm.costs = o["costs"].get<std::vector<double>>();
+    svm.costs = o["costs"].is_array() ? o["costs"].get<std::vector<double>>()
+                                      : std::vector<double>{o["costs"].get<double>()};
     svm.folds = o["folds"].get<int>();
     svm.positive_weight = o["positive_weight"].get<double>();
     SB_INPUT_CHECK(svm.positive_weight > 0, "voc07_svm: positive_weight must be > 0");

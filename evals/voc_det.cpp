@@ -256,6 +256,14 @@ EvalProtocol voc_det_protocol() {
                        {"score_threshold", 0.01},
                        {"seed", 0},
                        {"detections_dir", ""}};
+  // The valid values of its numeric options (merge_eval_options checks them).
+  p.ranges = {{"epochs", {1, true}},
+              {"lr", {0, false}},
+              {"batch_size", {1, true}},
+              {"image_size", {8, true}},
+              {"max_detections", {1, true}},
+              {"score_threshold", {0, true, 1}},
+              {"seed", {0, true}}};
   p.run = [](EvalContext& ctx) {
     const auto& o = ctx.options;
     const std::string root = o["root"].get<std::string>();

@@ -29,11 +29,6 @@ class SwavModelImpl : public torch::nn::Module {
             torch::nn::Linear(
                 torch::nn::LinearOptions(config.feat_dim, config.prototypes).bias(false)))) {}
 
-  // z = normalize(h(f(x))) for a group of same-size crops.
-  torch::Tensor embed(const torch::Tensor& x) {
-    return normalized_embedding(backbone, projection_head, x);
-  }
-
   ResNet backbone;
   ProjectionHead projection_head;
   torch::nn::Linear prototypes;
@@ -75,9 +70,10 @@ class Swav final : public Method {
   void before_step(int64_t) override { normalize_prototypes(); }
 
   StepOutput loss(const MultiCropBatch& batch, int64_t, int) override {
-    // Crops of one size go through the backbone together (multi-crop).
+    // Crops of one size go through the trunk together, every crop through the head together
+    // (the authors' forward_head on the concatenation: its BN sees all crops).
     std::vector<torch::Tensor> embeddings =
-        encode_by_size_group(batch, [this](const torch::Tensor& x) { return model_->embed(x); });
+        embed_all_crops(batch, model_->backbone, model_->projection_head);
     std::vector<torch::Tensor> scores;
     for (const auto& z : embeddings) scores.push_back(model_->prototypes->forward(z));
     std::vector<torch::Tensor> assign_embeddings;
@@ -152,6 +148,7 @@ void register_swav_methods() {
   spec.paper_name = "SwAV";
   spec.table_order = 0;
   spec.min_crops = 2;
+  spec.has_prototypes = true;
   // Codes q are computed on the crops_for_assign views only (the large crops in the paper).
   spec.validate = [](const RunConfig& c, const std::string& where) {
     const int64_t n = c.total_crops();

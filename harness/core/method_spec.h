@@ -24,6 +24,9 @@ struct MethodSpec {
   nlohmann::json defaults = nlohmann::json::object();
   bool trains = true;  // false: an untrained control, for which epochs = 0 is valid
   int min_crops = 1;   // views per image the loss needs
+  // It learns prototypes (the `prototypes` / `freeze_prototypes` keys mean something for it):
+  // the prototype ablation table takes only such methods' runs.
+  bool has_prototypes = false;
   // Checks of its own on the resolved config; throws InputError naming `where`.
   std::function<void(const RunConfig&, const std::string& where)> validate;
   // Shown with a collapse alarm: what to change in this method's config.

@@ -288,11 +288,10 @@ std::vector<TableDef> table_defs() {
   std::vector<TableDef> defs;
   // The ablation tables take the runs a suite tagged with the table's name (bench.pretrain's
   // `tags`), whichever suite file trained them and whatever it is called.
-  auto tagged = [](const std::string& tag, const std::string& method) {
-    return [tag, method](const RunRow& r, const std::vector<std::string>& tags,
-                         const std::map<std::string, double>&) {
-      return std::binary_search(tags.begin(), tags.end(), tag) &&
-             (method.empty() || r.method == method);
+  auto tagged = [](const std::string& tag) {
+    return [tag](const RunRow&, const std::vector<std::string>& tags,
+                 const std::map<std::string, double>&) {
+      return std::binary_search(tags.begin(), tags.end(), tag);
     };
   };
   PaperColumn linear_top1{"paper linear top-1 (setting)", "linear", "linear", {"top1"}};
@@ -349,7 +348,8 @@ std::vector<TableDef> table_defs() {
     d.fill_hint = "swavbench run transfer.lua";
     d.ours_note =
         "Ours: the whole network fine-tuned on a pinned 1% / 10% label subset of the training "
-        "split of {} (results/subsets/), last epoch, top-1 / top-5 % on its test split.";
+        "split of {} (results/subsets/), top-1 / top-5 % on its test split at the epoch with the "
+        "best top-1, the paper's rule (the authors' eval_semisup.py reports the best epoch).";
     d.paper_note = "Paper cells: top-1 / top-5 % published for ImageNet.";
     d.include = [](const RunRow&, const std::vector<std::string>&,
                    const std::map<std::string, double>& evals) {
@@ -358,10 +358,12 @@ std::vector<TableDef> table_defs() {
     d.key_headers = {"method", "arch", "pretrain epochs"};
     d.key_cells = method_arch_epochs;
     d.order = by_method;
-    d.ours = {{"ours 1% top-1", "semisup@1pct.top1"},
-              {"ours 1% top-5", "semisup@1pct.top5"},
-              {"ours 10% top-1", "semisup@10pct.top1"},
-              {"ours 10% top-5", "semisup@10pct.top5"}};
+    // Rows stored before the best epoch was recorded have only the last epoch: they show "—"
+    // here rather than a last-epoch number under the best-epoch rule.
+    d.ours = {{"ours 1% top-1", "semisup@1pct.top1_best"},
+              {"ours 1% top-5", "semisup@1pct.top5_best"},
+              {"ours 10% top-1", "semisup@10pct.top1_best"},
+              {"ours 10% top-5", "semisup@10pct.top5_best"}};
     d.paper = {{"paper 1% top-1 / top-5 (setting)", "semisup", "semisup@1pct", {"top1", "top5"}},
                {"paper 10% top-1 / top-5 (setting)", "semisup", "semisup@10pct", {"top1", "top5"}}};
     defs.push_back(d);
@@ -402,7 +404,7 @@ std::vector<TableDef> table_defs() {
         "The paper cell is the published linear top-1 with the same kind of crops (2 crops or "
         "multi-crop); the multi-crop value at the 2-crop value's epochs and batch is preferred, "
         "so a method's two paper cells differ in their crops alone where paper.csv allows.";
-    d.include = tagged("crops", "");
+    d.include = tagged("crops");
     d.key_headers = {"method", "crops"};
     d.key_cells = [](const json& c) {
       return std::vector<std::string>{method_display_name(config_text(c, "method")),
@@ -421,20 +423,24 @@ std::vector<TableDef> table_defs() {
   {
     TableDef d;
     d.name = "batch";
-    d.what = "Batch-size ablation (SwAV), top-1 %";
+    d.what = "Batch-size ablation, top-1 %";
     d.fill_hint =
         "swavbench run ablation_batch.lua, or any suite whose runs have tags = {\"batch\"}";
     d.ours_note = kAblationNote;
     d.paper_note =
-        "The paper cell is the published SwAV linear top-1 at the same batch size "
+        "The paper cell is the method's published linear top-1 at the same batch size "
         "(only batch sizes in results/paper.csv have one).";
-    d.include = tagged("batch", "swav");
-    d.key_headers = {"batch", "queue"};
+    // Every method a suite tags "batch" (the paper's ablation is SwAV's; a user may add
+    // SimCLR or MoCo v2 runs at the same batch sizes), one row per method and batch.
+    d.include = tagged("batch");
+    d.key_headers = {"method", "batch", "queue"};
     d.key_cells = [](const json& c) {
-      return std::vector<std::string>{config_text(c, "batch_size"), config_text(c, "queue_length")};
+      return std::vector<std::string>{method_display_name(config_text(c, "method")),
+                                      config_text(c, "batch_size"), config_text(c, "queue_length")};
     };
     d.order = [](const json& c) {
-      return std::vector<double>{config_number(c, "batch_size"), config_number(c, "queue_length")};
+      return std::vector<double>{double(method_table_order(config_text(c, "method"))),
+                                 config_number(c, "batch_size"), config_number(c, "queue_length")};
     };
     d.ours = kAblationColumns;
     d.paper = {linear_top1};
@@ -452,7 +458,13 @@ std::vector<TableDef> table_defs() {
     d.paper_note =
         "The paper cell comes from results/paper.csv rows of table 'prototypes' (per K, "
         "learned or fixed); where it has none the cell is —.";
-    d.include = tagged("prototypes", "swav");
+    // Only methods that learn prototypes (their MethodSpec says so): another method's run
+    // tagged "prototypes" has no K to tabulate.
+    d.include = [tagged](const RunRow& r, const std::vector<std::string>& tags,
+                         const std::map<std::string, double>& evals) {
+      const MethodSpec* spec = find_method_spec(r.method);
+      return spec && spec->has_prototypes && tagged("prototypes")(r, tags, evals);
+    };
     d.key_headers = {"prototypes", "K"};
     d.key_cells = [](const json& c) {
       bool fixed = c.contains("freeze_prototypes") && c["freeze_prototypes"] == true;

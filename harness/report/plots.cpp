@@ -145,30 +145,37 @@ std::vector<BarChart> collect_ablations(Store& store, const PlotOptions& options
   std::vector<RunRow> runs = store.runs(kStatusDone);
   for (const auto& metric : options.ablation_metrics) {
     for (const RunRow& r : runs) {
-      std::string chart_key, bar;
+      // "label": a chart per experiment, which is the run's tag (a run reused from another
+      // suite keeps its tag, so it lands in the same chart; a run with two tags in both). An
+      // untagged run's experiment is the suite that trained it.
+      std::vector<std::string> groups;
+      std::string bar;
       if (options.group_by == "label") {
-        chart_key = suite_name(r) + "\n" + metric;
+        groups = store.tags(r.id);
+        if (groups.empty()) groups.push_back(suite_name(r));
         bar = run_name(r);
       } else {
-        chart_key = metric;
+        groups.push_back("");
         bar = suite_name(r);
       }
       for (const EvalRow& e : store.evals(r.id)) {
         if (e.protocol + "." + e.metric != metric || !std::isfinite(e.value)) continue;
-        auto it = pending.find(chart_key);
-        if (it == pending.end()) {
-          chart_order.push_back(chart_key);
-          Pending p;
-          p.metric = metric;
-          p.title =
-              options.group_by == "label"
-                  ? fmt::format("{}: {} (mean ± sample std over seeds)", suite_name(r), metric)
-                  : fmt::format("{} per suite (mean ± sample std over runs)", metric);
-          it = pending.emplace(chart_key, std::move(p)).first;
+        for (const std::string& group : groups) {
+          const std::string chart_key = group + "\n" + metric;
+          auto it = pending.find(chart_key);
+          if (it == pending.end()) {
+            chart_order.push_back(chart_key);
+            Pending p;
+            p.metric = metric;
+            p.title = options.group_by == "label"
+                          ? fmt::format("{}: {} (mean ± sample std over seeds)", group, metric)
+                          : fmt::format("{} per suite (mean ± sample std over runs)", metric);
+            it = pending.emplace(chart_key, std::move(p)).first;
+          }
+          Pending& p = it->second;
+          if (!p.values.count(bar)) p.order.push_back(bar);
+          p.values[bar].push_back(e.value);
         }
-        Pending& p = it->second;
-        if (!p.values.count(bar)) p.order.push_back(bar);
-        p.values[bar].push_back(e.value);
       }
     }
   }
@@ -182,6 +189,7 @@ std::vector<BarChart> collect_ablations(Store& store, const PlotOptions& options
     chart.title = p.title;
     chart.ylabel = p.metric;
     std::string raw = "ablation_" + key;
+    if (raw.compare(0, 10, "ablation_\n") == 0) raw.erase(9, 1);  // group_by suite: no group
     for (char& c : raw)
       if (c == '\n') c = '_';
     chart.id = unique_stem(raw, taken);

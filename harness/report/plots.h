@@ -22,8 +22,9 @@ namespace swavbench {
 struct PlotOptions {
   // "protocol.metric" evals charted as ablation bars (mean ± sample std over seeds).
   std::vector<std::string> ablation_metrics = {"knn.top1_k20", "linear_fast.top1_best"};
-  // "label": one chart per (suite, metric), one bar per run label (the method when unlabelled).
-  // "suite": one chart per metric, one bar per suite.
+  // "label": one chart per (experiment, metric), one bar per run label (the method when
+  // unlabelled); the experiment is the run's tag (e.g. "crops"), the suite file for an
+  // untagged run. "suite": one chart per metric, one bar per suite.
   std::string group_by = "label";
   int width = 800, height = 450;    // pixels (PNG) and user units (SVG)
   std::string gnuplot = "gnuplot";  // the executable, looked up on PATH unless it has a '/'

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -26,14 +27,16 @@ struct Features {
 class FeatureCache {
  public:
   FeatureCache(const RunConfig& config, ResNet backbone, torch::Device device);
-  // Global-average-pooled backbone features (eval mode, centre crop, no augmentation).
-  const Features& get(const std::string& split, int64_t subset);
+  // Global-average-pooled backbone features (eval mode, centre crop, no augmentation) at the
+  // eval transform's resolution (crop > 0: a protocol's `crop` option).
+  const Features& get(const std::string& split, int64_t subset, int crop = 0);
   const RunConfig& config() const { return config_; }
   // Classes of the run's dataset (not the largest label seen, which a small test subset can
   // miss).
   int64_t num_classes() const;
-  // The evaluation transform's resize and crop for this config's data.
-  std::pair<int, int> eval_resize_crop() const;
+  // The evaluation transform's resize and crop for this config's data (eval_transform below);
+  // crop > 0 is a protocol's `crop` option.
+  std::pair<int, int> eval_resize_crop(int crop = 0) const;
 
  private:
   const RunConfig& config_;
@@ -41,6 +44,19 @@ class FeatureCache {
   torch::Device device_;
   std::map<std::string, Features> cache_;
 };
+
+// The resolution every evaluation protocol scores a run at. The paper scores every row of an
+// ablation at ImageNet's full 224 px whatever crops it pretrained on, so this is the dataset's
+// native resolution, not the run's first crop size: 28 px for Fashion-MNIST, 32 px for CIFAR-10,
+// and for ImageFolder (decoded at load_size) the paper's resize 256 + centre crop 224, i.e.
+// centre crop round(load_size x 0.875). crop > 0 (a protocol's `crop` option) overrides it:
+// small images are resized to it, ImageFolder images resized to crop / 0.875 and centre-cropped.
+struct EvalTransform {
+  int resize = 0;
+  int crop = 0;
+  std::string rule;  // for the protocol card
+};
+EvalTransform eval_transform(const RunConfig& config, int crop = 0);
 
 struct EvalContext {
   const RunConfig& config;
@@ -55,10 +71,23 @@ struct EvalResult {
   nlohmann::json card;                                  // the protocol card
 };
 
+// The valid values of a numeric protocol option: min (inclusive or not) up to max (inclusive).
+// For a list option (knn's k, voc07_svm's costs) every element.
+struct OptionRange {
+  double min = 0;
+  bool min_inclusive = true;
+  double max = std::numeric_limits<double>::infinity();
+};
+
 struct EvalProtocol {
   std::string name;
   std::string doc;
-  nlohmann::json default_options;  // every accepted option key with its default
+  // Every accepted option key with its default. The default's JSON type is the option's type:
+  // an integer default takes integers (2.0 is accepted as 2, 2.5 is not), a float default any
+  // finite number, a string a string, a bool a bool, a list a list of its elements' type (or
+  // one such value, which the protocol reads as a list of one).
+  nlohmann::json default_options;
+  std::map<std::string, OptionRange> ranges;  // numeric options' valid values
   std::function<EvalResult(EvalContext&)> run;
 };
 

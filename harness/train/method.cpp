@@ -100,6 +100,21 @@ torch::Tensor normalized_embedding(ResNet& backbone, ProjectionHead& head, const
       torch::nn::functional::NormalizeFuncOptions().dim(1).p(2));
 }
 
+std::vector<torch::Tensor> embed_all_crops(const MultiCropBatch& batch, ResNet& backbone,
+                                           ProjectionHead& head) {
+  std::vector<torch::Tensor> trunk_outputs;
+  for (const auto& [begin, end] : batch.size_groups) {
+    std::vector<torch::Tensor> group(batch.crops.begin() + begin, batch.crops.begin() + end);
+    trunk_outputs.push_back(backbone->forward(torch::cat(group)));
+  }
+  // Size groups are contiguous runs of crops, so the concatenation is in crop order and every
+  // crop holds the same B rows.
+  torch::Tensor z =
+      torch::nn::functional::normalize(head->forward(torch::cat(trunk_outputs)),
+                                       torch::nn::functional::NormalizeFuncOptions().dim(1).p(2));
+  return z.chunk(static_cast<int64_t>(batch.crops.size()));
+}
+
 void register_method(const std::string& name, MethodFactory factory) {
   registry()[name] = std::move(factory);
 }

@@ -87,6 +87,15 @@ std::vector<torch::Tensor> encode_by_size_group(
 // z = h(f(x)) / ||h(f(x))||: the L2-normalised embedding SwAV, SimCLR and MoCo v2 work on.
 torch::Tensor normalized_embedding(ResNet& backbone, ProjectionHead& head, const torch::Tensor& x);
 
+// The authors' multi-crop forward (SwAV's src/resnet50.py: the trunk once per run of same-size
+// crops, then forward_head once on the concatenated trunk outputs): the trunk f runs once per
+// size group, the projection head h once over the trunk outputs of every crop, so the head's
+// BatchNorm1d normalises over all crops together (large and small). One z = h(f(x)) / ||.||
+// per crop, in crop order. SwAV and SimCLR embed this way; MoCo v2's queries keep one head
+// pass per size group (its head has no BatchNorm, so the two are the same there).
+std::vector<torch::Tensor> embed_all_crops(const MultiCropBatch& batch, ResNet& backbone,
+                                           ProjectionHead& head);
+
 // Methods registered by harness itself: "supervised" and the "random" control.
 void register_harness_methods();
 

@@ -37,6 +37,21 @@ printf 'bench.pretrain{ method = "supervised", subset = 512, tags = { "crops", "
 expect_exit 2 "$SWAVBENCH" run tag.lua --db "$DB"
 expect_in "$OUT" "tag \"my table\" in 'tags' is not a name"
 
+# A protocol option out of range or of the wrong type: exit 2 at the script's line, and the
+# results already recorded for the run are neither replaced nor joined by a refused one.
+cat > knn.lua <<'LUA'
+local run = bench.pretrain{ method = "random", label = "control" }
+bench.eval(run, { knn = { k = { 20 }, train_subset = 500, test_subset = 200 } })
+bench.eval(run, { knn = { k = 0, train_subset = 500, test_subset = 200 } })
+LUA
+expect_exit 2 "$SWAVBENCH" run knn.lua --db "$WORK/knn.sqlite"
+expect_in "$OUT" "knn.lua:3: option 'k' of protocol 'knn' must be >= 1, got 0"
+[ "$(sqlite3 "$WORK/knn.sqlite" "select count(*) from evals where protocol = 'knn' and metric = 'top1_k20'")" = 1 ] ||
+  fail "the recorded kNN result was lost or a refused one was added"
+printf 'local run = bench.pretrain{ method = "random" }\nbench.eval(run, { linear_fast = { epochs = "ten" } })\n' > type.lua
+expect_exit 2 "$SWAVBENCH" run type.lua --db "$WORK/knn.sqlite"
+expect_in "$OUT" "type.lua:2: option 'epochs' of protocol 'linear_fast' must be an integer, got \"ten\" (a string)"
+
 expect_exit 2 "$SWAVBENCH" run no_such_script.lua --db "$DB"
 expect_in "$OUT" "no_such_script.lua' not found"
 

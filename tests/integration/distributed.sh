@@ -35,9 +35,15 @@ for epoch in 0 1; do
     fail "epoch $epoch loss: 1 process $a, 2 processes $b"
   echo "epoch $epoch loss: 1 process $a, 2 processes $b"
 done
+# The kNN top-1 after the 2 epochs is a measurement, printed: float32 differences of an ulp
+# that grew over 16 steps move a few of the 500 test images across a decision boundary (seen:
+# 64.6 vs 65.4, 4 images). The pass condition (3 points) only rules out a grossly different
+# evaluation; the exact checks are epoch 0's loss above and test_dist's first-step and float64
+# comparisons.
 a=$(sqlite3 "$WORK/one/r.sqlite" "select value from evals where metric = 'top1_k20'")
 b=$(sql "select value from evals where metric = 'top1_k20'")
-python3 -c "import sys; sys.exit(0 if abs($a - $b) <= 0.5 else 1)" || fail "kNN: 1 process $a, 2 processes $b"
+echo "kNN top-1 (k = 20) after 2 epochs: 1 process $a, 2 processes $b"
+python3 -c "import sys; sys.exit(0 if abs($a - $b) <= 3.0 else 1)" || fail "kNN: 1 process $a, 2 processes $b"
 [ -f "$WORK/runs/$one_hash/method_rank1.pt" ] || fail "rank 1's queue file is missing"
 
 # Another database in the same folder shares runs/<hash>/ but not the 2-process checkpoint: its

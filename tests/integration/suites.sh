@@ -13,6 +13,11 @@ for m in swav simclr moco supervised; do
   expect_in "$(cat crops.log)" "| $m | 2x24+4x14 |"
   expect_in "$(cat crops.log)" "| $m | 2x28 |"
 done
+# The 2-crop rows at the paper's 2x224 scale (0.08, 1); every row scored at 28 px, the
+# dataset's resolution, whatever its first crop size (24 px for multi-crop).
+[ "$(sql "select count(*) from runs where json_extract(config_json, '$.crops[0].size') = 28 and json_extract(config_json, '$.crops[0].min_scale') = 0.08")" = 5 ] || fail "2-crop rows (4 methods and the control) not at scale (0.08, 1)"
+[ "$(sql "select count(*) from evals where protocol in ('knn', 'linear_fast') and json_extract(card_json, '$.transform') != 'resize 28 + centre crop 28'")" = 0 ] || fail "a row was not scored at 28 px"
+[ "$(sql "select count(distinct r.id) from evals e join runs r on r.id = e.run_id where json_extract(r.config_json, '$.crops[0].size') = 24 and e.protocol = 'linear_fast'")" = 4 ] || fail "expected 4 multi-crop rows scored"
 # The suite tags its runs; the paper's crops table selects by that tag.
 [ "$(sql "select count(*) from run_tags where tag='crops'")" = 9 ] || fail "ablation_crops: expected 9 runs tagged crops"
 "$SWAVBENCH" tables --db "$DB" --table crops > paper_crops.log 2>&1 || { cat paper_crops.log; fail "tables --table crops failed"; }
@@ -29,6 +34,13 @@ done
 [ "$(sql "select json_extract(config_json, '$.queue_length') from runs where label = 'batch 64'")" = 1024 ] || fail "no queue at batch 64"
 expect_in "$(cat batch.log)" "| 512 | 0 |"
 [ "$(sql "select count(*) from run_tags where tag='batch'")" = 4 ] || fail "ablation_batch: expected 4 runs tagged batch"
+# The imagenet profile uses the authors' settings per batch size (their bs256 and bs4096
+# scripts), not one preset scaled linearly; the dry run shows each row's schedule.
+expect_exit 0 "$SWAVBENCH" run ablation_batch.lua --db "$WORK/imagenet.sqlite" --dry-run --set profile=imagenet --set seeds=1 --set data_path="$WORK/no-imagenet"
+expect_in "$OUT" "batch 256, crops"
+expect_in "$OUT" "lr 0.6 -> 0.0006, warm-up 0 epochs from 0, prototypes frozen 5005 iterations, queue 3840 from epoch 15"
+expect_in "$OUT" "lr 4.8 -> 0.0048, warm-up 10 epochs from 0.3, prototypes frozen 313 iterations, queue 0 from epoch"
+expect_in "$OUT" "lr 1.697 -> 0.001697, warm-up 10 epochs from 0.3, prototypes frozen 1251 iterations, queue 0 from epoch"
 
 "$SWAVBENCH" run ablation_prototypes.lua --db "$DB" "${tiny[@]}" > protos.log 2>&1 || { cat protos.log; fail "ablation_prototypes failed"; }
 for k in 10 30 100 300 1000 3000; do

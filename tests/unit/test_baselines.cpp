@@ -523,8 +523,29 @@ Rows embed_rows(ResNetImpl& backbone, ProjectionHeadImpl& head, const torch::Ten
   return rows;
 }
 
-// Embeddings of every crop, crops of one size group through the network together (the train
-// mode BN statistics depend on the group).
+// Embeddings of every crop as the authors' SwAV forward computes them: the trunk per size group
+// (train-mode BN statistics depend on the group), then the head once over every crop's trunk
+// output (its BN normalises over all crops), normalised here in float64.
+Crops embed_crops_head_over_all(ResNetImpl& backbone, ProjectionHeadImpl& head,
+                                const MultiCropBatch& batch) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> trunk;
+  for (const auto& [begin, end] : batch.size_groups) {
+    std::vector<torch::Tensor> group(batch.crops.begin() + begin, batch.crops.begin() + end);
+    trunk.push_back(backbone.forward(torch::cat(group)));
+  }
+  Rows all = to_rows(head.forward(torch::cat(trunk)));
+  for (Vec& r : all) r = normalized(r);
+  const size_t b = all.size() / batch.crops.size();
+  Crops out;
+  for (size_t v = 0; v < batch.crops.size(); ++v)
+    out.emplace_back(all.begin() + static_cast<long>(v * b),
+                     all.begin() + static_cast<long>((v + 1) * b));
+  return out;
+}
+
+// Embeddings of every crop, crops of one size group through trunk and head together (MoCo v2's
+// queries; its head has no BN).
 Crops embed_crops(ResNetImpl& backbone, ProjectionHeadImpl& head, const MultiCropBatch& batch) {
   Crops out;
   for (const auto& [begin, end] : batch.size_groups) {
@@ -585,7 +606,9 @@ TEST(SimclrMethod, RealStepMatchesTheReferenceAndIsNearLogNMinusOneAtInit) {
   // Independent recomputation: embeddings from the method's own modules, loss by float64 loops.
   auto backbone = child<ResNetImpl>(method->module(), "backbone");
   auto head = child<ProjectionHeadImpl>(method->module(), "projection_head");
-  const Crops z = embed_crops(*backbone, *head, batch);
+  // One head pass over all 4 crops (the authors' forward), not one per size group.
+  EXPECT_EQ(head->named_buffers()["projection_head.1.num_batches_tracked"].item<int64_t>(), 1);
+  const Crops z = embed_crops_head_over_all(*backbone, *head, batch);
   EXPECT_NEAR(loss, reference_nt_xent(z, config.temperature), 1e-5);
 
   // N = 4 crops x 8 images: an untrained network's embeddings give a softmax close to uniform
@@ -605,6 +628,55 @@ TEST(SimclrMethod, RealStepMatchesTheReferenceAndIsNearLogNMinusOneAtInit) {
     with_grad += p.grad().abs().sum().item<double>() > 0;
   }
   EXPECT_GT(with_grad, 0);
+}
+
+// The head's BatchNorm1d sees the trunk outputs of every crop at once (2 x 28 px and 2 x 14 px
+// crops of 8 images: 32 rows), as in the authors' forward_head on the concatenation. Its running
+// statistics after one step are checked against BN's update rule computed here in float64 from
+// the trunk outputs and the head's first Linear layer: running = 0.9 x initial + 0.1 x batch.
+TEST(SwavMethod, HeadBatchNormNormalisesOverEveryCropTogether) {
+  torch::manual_seed(3);
+  RunConfig config = small_config("swav");
+  auto method = build(config);
+  method->module().train();
+  MultiCropBatch batch = random_batch();
+  auto backbone = child<ResNetImpl>(method->module(), "backbone");
+  auto head = child<ProjectionHeadImpl>(method->module(), "projection_head");
+
+  torch::Tensor hidden;  // Linear1(trunk outputs of all crops), 32 x hidden, float64
+  {
+    torch::NoGradGuard no_grad;
+    torch::Tensor trunk =
+        torch::cat({backbone->forward(torch::cat({batch.crops[0], batch.crops[1]})),
+                    backbone->forward(torch::cat({batch.crops[2], batch.crops[3]}))});
+    auto params = head->named_parameters();
+    hidden =
+        torch::addmm(params["projection_head.0.bias"].to(torch::kDouble), trunk.to(torch::kDouble),
+                     params["projection_head.0.weight"].to(torch::kDouble).t());
+  }
+  ASSERT_EQ(hidden.size(0), 32);
+  StepOutput out = method->loss(batch, 0, 0);
+  ASSERT_TRUE(std::isfinite(out.loss.item<double>()));
+
+  auto buffers = head->named_buffers();
+  EXPECT_EQ(buffers["projection_head.1.num_batches_tracked"].item<int64_t>(), 1);
+  const Vec expected_mean = to_rows((0.1 * hidden.mean(0)).unsqueeze(0))[0];
+  const Vec expected_var = to_rows((0.9 + 0.1 * hidden.var(0, /*unbiased=*/true)).unsqueeze(0))[0];
+  const Vec mean = to_rows(buffers["projection_head.1.running_mean"].unsqueeze(0))[0];
+  const Vec var = to_rows(buffers["projection_head.1.running_var"].unsqueeze(0))[0];
+  ASSERT_EQ(mean.size(), expected_mean.size());
+  double worst_mean = 0, worst_var = 0;
+  for (size_t j = 0; j < mean.size(); ++j) {
+    worst_mean = std::max(worst_mean, std::abs(mean[j] - expected_mean[j]));
+    worst_var = std::max(worst_var, std::abs(var[j] - expected_var[j]) / expected_var[j]);
+  }
+  EXPECT_LT(worst_mean, 1e-5);
+  EXPECT_LT(worst_var, 1e-5);
+
+  // Per size group it would differ: two updates, the second from the small crops only.
+  torch::Tensor per_group =
+      0.9 * 0.1 * hidden.slice(0, 0, 16).mean(0) + 0.1 * hidden.slice(0, 16, 32).mean(0);
+  EXPECT_GT((per_group - 0.1 * hidden.mean(0)).abs().max().item<double>(), 1e-3);
 }
 
 TEST(MocoMethod, BuildsKeyEncoderAsAFrozenCopyOutsideTheTrainableParameters) {

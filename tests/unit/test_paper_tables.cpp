@@ -235,19 +235,27 @@ TEST_F(PaperTableTest, BatchMatchesOnlyTheSameBatchSize) {
           {{"knn", "top1_k200", 65.0}});
   add_run("ablation_batch.lua", {{"batch_size", 256}, {"seed", 0}}, {{"knn", "top1_k200", 70.0}});
   add_run("ablation_batch.lua", {{"batch_size", 256}, {"seed", 1}}, {{"knn", "top1_k200", 72.0}});
-  add_run("ablation_batch.lua", {{"method", "simclr"}}, {{"knn", "top1_k200", 1.0}});  // not SwAV
+  // Another method tagged "batch" is its own row, after SwAV's, with no SwAV paper cell.
+  add_run("ablation_batch.lua", {{"method", "simclr"}, {"batch_size", 256}},
+          {{"knn", "top1_k200", 1.0}});
   Table t = build_paper_table(*store_, "batch", paper_);
-  ASSERT_EQ(t.rows.size(), 2u);
-  EXPECT_EQ(row_of(t, 0), (std::vector<std::string>{"64", "1024", "—", "65.00 (1)", "—", "—"}));
+  EXPECT_EQ(t.header[0], "method");
+  ASSERT_EQ(t.rows.size(), 3u);
+  EXPECT_EQ(row_of(t, 0),
+            (std::vector<std::string>{"SwAV", "64", "1024", "—", "65.00 (1)", "—", "—"}));
   EXPECT_EQ(row_of(t, 1),
-            (std::vector<std::string>{"256", "0", "—", "71.00 ± 1.41 (2)", "—",
+            (std::vector<std::string>{"SwAV", "256", "0", "—", "71.00 ± 1.41 (2)", "—",
                                       "74.3 (ImageNet, R50, 400 ep, bs 256, 2x224+6x96)"}));
+  EXPECT_EQ(row_of(t, 2),
+            (std::vector<std::string>{"SimCLR", "256", "0", "—", "1.00 (1)", "—", "—"}));
 }
 
 TEST_F(PaperTableTest, PrototypesHasNoPaperValueWherePaperCsvHasNone) {
   add_run("ablation_prototypes.lua", {{"prototypes", 1000}}, {{"knn", "top1_k20", 71.0}});
   add_run("ablation_prototypes.lua", {{"prototypes", 10}}, {{"knn", "top1_k20", 70.0}});
   add_run("ablation_prototypes.lua", {{"freeze_prototypes", true}}, {{"knn", "top1_k20", 69.0}});
+  // SimCLR learns no prototypes (its MethodSpec says so): tagged or not, it has no row here.
+  add_run("ablation_prototypes.lua", {{"method", "simclr"}}, {{"knn", "top1_k20", 1.0}});
   Table t = build_paper_table(*store_, "prototypes", paper_);
   ASSERT_EQ(t.rows.size(), 3u);
   EXPECT_EQ(row_of(t, 0), (std::vector<std::string>{"learned", "10", "70.00 (1)", "—", "—", "—"}));
@@ -259,20 +267,30 @@ TEST_F(PaperTableTest, PrototypesHasNoPaperValueWherePaperCsvHasNone) {
 TEST_F(PaperTableTest, SemisupReadsTheFractionFromTheCard) {
   // Stored under an unusual tag; the card's fraction says which column it is.
   add_run("transfer.lua", {{"epochs", 3}},
-          {{"semisup@few", "top1", 40.0}, {"semisup@few", "top5", 70.0}}, kStatusDone,
-          R"({"fraction": 0.01})");
-  add_run("transfer.lua", {{"epochs", 3}, {"method", "random"}}, {{"semisup@10pct", "top1", 20.0}});
+          {{"semisup@few", "top1", 38.0},
+           {"semisup@few", "top5", 69.0},
+           {"semisup@few", "top1_best", 40.0},
+           {"semisup@few", "top5_best", 70.0}},
+          kStatusDone, R"({"fraction": 0.01})");
+  // The table uses the best epoch (the paper's rule); a row with only the last epoch (stored
+  // before the best was recorded) has no number under that rule.
+  add_run("transfer.lua", {{"epochs", 3}, {"method", "random"}},
+          {{"semisup@10pct", "top1_best", 20.0}, {"semisup@10pct", "top1", 18.0}});
+  add_run("transfer.lua", {{"epochs", 5}, {"method", "random"}}, {{"semisup@10pct", "top1", 21.0}});
   Table t = build_paper_table(*store_, "semisup", paper_);
   EXPECT_EQ(t.header, (std::vector<std::string>{
                           "method", "arch", "pretrain epochs", "ours 1% top-1", "ours 1% top-5",
                           "ours 10% top-1", "ours 10% top-5", "paper 1% top-1 / top-5 (setting)",
                           "paper 10% top-1 / top-5 (setting)"}));
-  ASSERT_EQ(t.rows.size(), 2u);
+  ASSERT_EQ(t.rows.size(), 3u);
   EXPECT_EQ(row_of(t, 0),
             (std::vector<std::string>{"SwAV", "R10-w0.25", "3", "40.00 (1)", "70.00 (1)", "—", "—",
                                       "53.9 / 78.5 (ImageNet, R50)", "70.2 / — (ImageNet, R50)"}));
   EXPECT_EQ(row_of(t, 1), (std::vector<std::string>{"random init", "R10-w0.25", "3", "—", "—",
                                                     "20.00 (1)", "—", "—", "—"}));
+  EXPECT_EQ(row_of(t, 2), (std::vector<std::string>{"random init", "R10-w0.25", "5", "—", "—", "—",
+                                                    "—", "—", "—"}));
+  EXPECT_TRUE(has_note(t, "best top-1, the paper's rule"));
 }
 
 TEST_F(PaperTableTest, TransferNamesTheDownstreamDataAndDetector) {

@@ -130,6 +130,31 @@ TEST_F(PlotsTest, AblationBarsAreMeanAndSampleStdOverSeedsPerSuiteAndLabel) {
   EXPECT_THROW(collect_ablations(*store_, options), InputError);
 }
 
+TEST_F(PlotsTest, TaggedRunsAreChartedByTagWhicheverSuiteTrainedThem) {
+  // Two runs of the crops experiment, one trained by a renamed copy of the suite; an untagged
+  // run stays under its suite; a run with two tags is in both charts.
+  store_->add_tags(add_run("2x224", "suite/ablation_crops.lua", {{"knn.top1_k20", 70}}), {"crops"});
+  store_->add_tags(add_run("2x224", "suite/my_crops.lua", {{"knn.top1_k20", 74}}), {"crops"});
+  add_run("2x224", "suite/smoke.lua", {{"knn.top1_k20", 50}});
+  store_->add_tags(add_run("batch 256", "suite/mine.lua", {{"knn.top1_k20", 60}}),
+                   {"batch", "crops"});
+  PlotOptions options;
+  options.ablation_metrics = {"knn.top1_k20"};
+  std::vector<BarChart> charts = collect_ablations(*store_, options);
+  ASSERT_EQ(charts.size(), 3u);
+  EXPECT_EQ(charts[0].title, "crops: knn.top1_k20 (mean ± sample std over seeds)");
+  ASSERT_EQ(charts[0].bars.size(), 2u);
+  EXPECT_EQ(charts[0].bars[0].name, "2x224");
+  EXPECT_DOUBLE_EQ(charts[0].bars[0].mean, 72.0);  // (70 + 74) / 2
+  EXPECT_EQ(charts[0].bars[0].n, 2);
+  EXPECT_EQ(charts[0].bars[1].name, "batch 256");
+  EXPECT_EQ(charts[1].title, "smoke.lua: knn.top1_k20 (mean ± sample std over seeds)");
+  EXPECT_EQ(charts[2].title, "batch: knn.top1_k20 (mean ± sample std over seeds)");
+  ASSERT_EQ(charts[2].bars.size(), 1u);
+  EXPECT_DOUBLE_EQ(charts[2].bars[0].mean, 60.0);
+  EXPECT_EQ(charts[0].id, "ablation_crops_knn_top1_k20");
+}
+
 TEST_F(PlotsTest, CurvesPerRunWithKnnMonitorFromExtraJson) {
   int64_t a = add_run("swav", "s.lua", {});
   add_epoch(a, 0, 5.0, 100, R"({"code_entropy": 4.1})");

@@ -222,11 +222,18 @@ TEST(LinearCore, LearnsASeparableProblemAndRecordsEveryEpoch) {
   EXPECT_LT(chance.top1_last, 60.0);
 }
 
+// The random-init control with `extra` config keys.
+nlohmann::json random_control(nlohmann::json extra) {
+  extra["method"] = "random";
+  return extra;
+}
+
 struct TinyRun {
-  RunConfig config = resolve_config({{"method", "random"}}, nlohmann::json::object(), "test");
+  RunConfig config;
   std::unique_ptr<Method> method;
   std::unique_ptr<FeatureCache> cache;
-  TinyRun() {
+  explicit TinyRun(nlohmann::json extra = nlohmann::json::object())
+      : config(resolve_config(random_control(extra), nlohmann::json::object(), "test")) {
     register_harness_methods();
     register_evals();
     torch::manual_seed(0);
@@ -240,6 +247,130 @@ struct TinyRun {
     return p.run(ctx);
   }
 };
+
+// The paper scores every row of an ablation at the dataset's full resolution; the evaluation
+// transform follows the dataset, never the run's first crop size.
+TEST(EvalTransform, EveryRowOfAnAblationIsScoredAtTheDatasetsResolution) {
+  const nlohmann::json two = nlohmann::json::array(
+      {{{"count", 2}, {"size", 28}, {"min_scale", 0.08}, {"max_scale", 1.0}}});
+  const nlohmann::json multi = nlohmann::json::array(
+      {{{"count", 2}, {"size", 24}, {"min_scale", 0.14}, {"max_scale", 1.0}},
+       {{"count", 4}, {"size", 14}, {"min_scale", 0.05}, {"max_scale", 0.14}}});
+  auto config = [](nlohmann::json table) {
+    return resolve_config(table, nlohmann::json::object(), "test");
+  };
+  for (const auto& crops : {two, multi}) {
+    EvalTransform t = eval_transform(config({{"method", "swav"}, {"crops", crops}}));
+    EXPECT_EQ(t.resize, 28);
+    EXPECT_EQ(t.crop, 28);
+    EXPECT_NE(t.rule.find("native resolution (28 px)"), std::string::npos) << t.rule;
+  }
+  EvalTransform cifar =
+      eval_transform(config({{"method", "swav"}, {"dataset", "cifar10"}, {"crops", multi}}));
+  EXPECT_EQ(std::make_pair(cifar.resize, cifar.crop), std::make_pair(32, 32));
+  // ImageFolder at load_size 256: the paper's resize 256 + centre crop 224, for 2x160 + 4x96
+  // runs too.
+  const nlohmann::json imagenet_multi = nlohmann::json::array(
+      {{{"count", 2}, {"size", 160}, {"min_scale", 0.14}, {"max_scale", 1.0}},
+       {{"count", 4}, {"size", 96}, {"min_scale", 0.05}, {"max_scale", 0.14}}});
+  EvalTransform folder = eval_transform(config({{"method", "swav"},
+                                                {"dataset", "imagefolder"},
+                                                {"load_size", 256},
+                                                {"crops", imagenet_multi}}));
+  EXPECT_EQ(std::make_pair(folder.resize, folder.crop), std::make_pair(256, 224));
+  // A protocol's crop option overrides the rule.
+  RunConfig fashion = config({{"method", "swav"}, {"crops", multi}});
+  EvalTransform chosen = eval_transform(fashion, 20);
+  EXPECT_EQ(std::make_pair(chosen.resize, chosen.crop), std::make_pair(20, 20));
+  EXPECT_EQ(chosen.rule, "protocol option crop = 20");
+  EvalTransform folder_chosen = eval_transform(config({{"method", "swav"},
+                                                       {"dataset", "imagefolder"},
+                                                       {"load_size", 256},
+                                                       {"crops", imagenet_multi}}),
+                                               224);
+  EXPECT_EQ(std::make_pair(folder_chosen.resize, folder_chosen.crop), std::make_pair(256, 224));
+  EXPECT_THROW(eval_transform(fashion, -1), InputError);
+}
+
+TEST(KnnProtocol, MultiCropRunIsScoredAt28PixelsAndTheCropOptionChangesIt) {
+  // A run whose first crop is 24 px (2x24 + 4x14).
+  TinyRun run(nlohmann::json{
+      {"crops", nlohmann::json::array(
+                    {{{"count", 2}, {"size", 24}, {"min_scale", 0.14}, {"max_scale", 1.0}},
+                     {{"count", 4}, {"size", 14}, {"min_scale", 0.05}, {"max_scale", 0.14}}})}});
+  EvalResult native = run.run("knn", {{"k", 5}, {"train_subset", 200}, {"test_subset", 100}});
+  EXPECT_EQ(native.card["transform"], "resize 28 + centre crop 28");
+  EXPECT_NE(native.card["resolution"].get<std::string>().find("28 px"), std::string::npos);
+  const Features& at28 = run.cache->get("test", 100);
+  EvalResult smaller =
+      run.run("knn", {{"k", 5}, {"train_subset", 200}, {"test_subset", 100}, {"crop", 20}});
+  EXPECT_EQ(smaller.card["transform"], "resize 20 + centre crop 20");
+  EXPECT_EQ(smaller.card["resolution"], "protocol option crop = 20");
+  // Two resolutions, two cache entries with different features of the same images.
+  const Features& at20 = run.cache->get("test", 100, 20);
+  EXPECT_TRUE(torch::equal(at28.labels, at20.labels));
+  EXPECT_FALSE(torch::allclose(at28.features, at20.features));
+}
+
+// The message of the InputError merge_eval_options throws, "" when it accepts the options.
+std::string option_error(const std::string& protocol, const nlohmann::json& given) {
+  register_evals();
+  try {
+    merge_eval_options(find_eval(protocol, "test"), given, "suite/mine.lua:7");
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(ProtocolOptions, TypesAndRangesAreCheckedWithTheKeyAndWhatWouldBeRight) {
+  // Out of range: each names the script line, the option, the protocol and the valid values.
+  EXPECT_EQ(option_error("knn", {{"k", 0}}),
+            "suite/mine.lua:7: option 'k' of protocol 'knn' must be >= 1, got 0");
+  EXPECT_EQ(option_error("knn", {{"k", {20, 0}}}),
+            "suite/mine.lua:7: option 'k' of protocol 'knn' must be >= 1, got 0");
+  EXPECT_EQ(option_error("knn", {{"temperature", 0.0}}),
+            "suite/mine.lua:7: option 'temperature' of protocol 'knn' must be > 0, got 0.0");
+  EXPECT_EQ(option_error("linear_fast", {{"epochs", 0}}),
+            "suite/mine.lua:7: option 'epochs' of protocol 'linear_fast' must be >= 1, got 0");
+  EXPECT_EQ(option_error("linear_fast", {{"batch_size", 0}}),
+            "suite/mine.lua:7: option 'batch_size' of protocol 'linear_fast' must be >= 1, got 0");
+  EXPECT_EQ(option_error("semisup", {{"fraction", 1.5}}),
+            "suite/mine.lua:7: option 'fraction' of protocol 'semisup' must be in (0, 1], got 1.5");
+  EXPECT_EQ(option_error("knn", {{"train_subset", -5}}),
+            "suite/mine.lua:7: option 'train_subset' of protocol 'knn' must be >= 0, got -5");
+  // Wrong types: what was given and what the option takes, never a JSON library message.
+  EXPECT_EQ(option_error("linear", {{"epochs", "10"}}),
+            "suite/mine.lua:7: option 'epochs' of protocol 'linear' must be an integer, got \"10\" "
+            "(a string)");
+  EXPECT_EQ(option_error("linear", {{"epochs", 2.5}}),
+            "suite/mine.lua:7: option 'epochs' of protocol 'linear' must be an integer, got 2.5 (a "
+            "number)");
+  EXPECT_EQ(
+      option_error("knn", {{"temperature", "hot"}}),
+      "suite/mine.lua:7: option 'temperature' of protocol 'knn' must be a number, got \"hot\" "
+      "(a string)");
+  EXPECT_EQ(option_error("voc07_svm", {{"root", 3}}),
+            "suite/mine.lua:7: option 'root' of protocol 'voc07_svm' must be a string, got 3 (an "
+            "integer)");
+  EXPECT_EQ(option_error("voc07_svm", {{"costs", nlohmann::json::array()}}),
+            "suite/mine.lua:7: option 'costs' of protocol 'voc07_svm' must be a list with at least "
+            "one value, got [] (a list)");
+  EXPECT_NE(option_error("knn", {{"temperature", std::nan("")}}).find("a finite number"),
+            std::string::npos);
+  // Accepted: an integral float for an integer, an integer for a float, one value for a list.
+  const nlohmann::json merged =
+      merge_eval_options(find_eval("linear_fast", "t"), {{"epochs", 2.0}, {"lr", 1}}, "t");
+  EXPECT_TRUE(merged["epochs"].is_number_integer());
+  EXPECT_EQ(merged["epochs"], 2);
+  EXPECT_TRUE(merged["lr"].is_number_float());
+  EXPECT_EQ(option_error("knn", {{"k", 20}}), "");
+  EXPECT_EQ(option_error("voc07_svm", {{"costs", 1.0}}), "");
+  // Every protocol's own defaults are valid.
+  for (const std::string& name : eval_names()) EXPECT_EQ(option_error(name, nullptr), "") << name;
+  for (const std::string& name : eval_names())
+    EXPECT_EQ(option_error(name, nlohmann::json::object()), "") << name;
+}
 
 TEST(LinearProtocol, TinyRunTrainsTheHeadAndLeavesTheBackboneBitIdentical) {
   TinyRun run;
@@ -292,8 +423,13 @@ TEST(SemisupProtocol, FineTunesACopyOnThePinnedSubset) {
   EXPECT_DOUBLE_EQ(r.card["lr_trunk"].get<double>(), 0.02);  // nearer the 1% recipe
   EXPECT_DOUBLE_EQ(r.card["lr_head"].get<double>(), 5.0);
   EXPECT_GT(r.card["trunk_relative_change"].get<double>(), 0.0);  // the copy did train
-  for (const char* key : {"fraction", "epochs", "schedule", "augmentation", "transform"})
+  for (const char* key : {"fraction", "epochs", "schedule", "augmentation", "transform",
+                          "resolution", "top1_per_epoch", "best_epoch"})
     EXPECT_TRUE(r.card.contains(key)) << key;
+  // One epoch: its best is its last.
+  EXPECT_EQ(metric(r, "top1_best"), metric(r, "top1"));
+  EXPECT_EQ(metric(r, "top5_best"), metric(r, "top5"));
+  EXPECT_NE(r.card["selection"].get<std::string>().find("eval_semisup.py"), std::string::npos);
 }
 
 TEST(SemisupCore, CopyIsIndependentAndMilestonesAreThePapers) {
@@ -321,6 +457,17 @@ TEST(SemisupCore, CopyIsIndependentAndMilestonesAreThePapers) {
   EXPECT_FALSE(bit_identical(before, snapshot(*r.backbone)));
   EXPECT_EQ(r.train_loss.size(), 2u);
   EXPECT_TRUE(std::isfinite(r.train_loss.back()));
+  // Tested after every epoch: the last is `top1`, the best (earliest on ties) `top1_best`.
+  ASSERT_EQ(r.top1_per_epoch.size(), 2u);
+  ASSERT_EQ(r.top5_per_epoch.size(), 2u);
+  EXPECT_EQ(r.top1, r.top1_per_epoch.back());
+  EXPECT_EQ(r.top5, r.top5_per_epoch.back());
+  const int best = r.top1_per_epoch[1] > r.top1_per_epoch[0] ? 1 : 0;
+  EXPECT_EQ(r.best_epoch, best);
+  EXPECT_EQ(r.top1_best, r.top1_per_epoch[best]);
+  EXPECT_EQ(r.top5_best, r.top5_per_epoch[best]);
+  // 64 test images: every accuracy is a multiple of 100/64.
+  for (double a : r.top1_per_epoch) EXPECT_NEAR(a * 64 / 100, std::round(a * 64 / 100), 1e-9);
 }
 
 }  // namespace
