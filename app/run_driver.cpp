@@ -13,6 +13,7 @@
 #include "app/distributed_run.h"
 #include "harness/core/check.h"
 #include "harness/core/config.h"
+#include "harness/core/method_spec.h"
 #include "harness/core/provenance.h"
 #include "harness/core/run_dir.h"
 #include "harness/core/text.h"
@@ -193,7 +194,8 @@ json RunDriver::pretrain(const json& table, const std::string& where) {
     // The schedule too, so that a suite's recipe per row can be read before anything trains.
     std::string schedule = fmt::format("lr {} -> {}, warm-up {} epochs from {}", config.base_lr,
                                        config.final_lr, config.warmup_epochs, config.start_warmup);
-    if (config.method == "swav")
+    const MethodSpec* spec = find_method_spec(config.method);
+    if (spec && spec->has_prototypes)
       schedule += fmt::format(", prototypes frozen {} iterations, queue {} from epoch {}",
                               config.freeze_prototypes_iters, config.queue_length,
                               config.queue_start_epoch);

@@ -71,7 +71,8 @@ EvalProtocol knn_protocol() {
       result.metrics.emplace_back(fmt::format("top1_k{}", k), r.top1);
       result.metrics.emplace_back(fmt::format("top5_k{}", k), r.top5);
     }
-    auto [resize, crop] = ctx.features.eval_resize_crop(o["crop"].get<int>());
+    const EvalTransform transform = eval_transform(ctx.config, o["crop"].get<int>());
+    const int resize = transform.resize, crop = transform.crop;
     result.card = {{"protocol", "knn"},
                    {"train_split", "train"},
                    {"test_split", "test"},
@@ -82,7 +83,7 @@ EvalProtocol knn_protocol() {
                    {"similarity", "cosine"},
                    {"features", "global average pool, backbone in eval mode"},
                    {"transform", fmt::format("resize {} + centre crop {}", resize, crop)},
-                   {"resolution", eval_transform(ctx.config, o["crop"].get<int>()).rule},
+                   {"resolution", transform.rule},
                    {"selection", "single evaluation (no epochs)"}};
     return result;
   };

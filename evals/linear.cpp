@@ -121,7 +121,8 @@ EvalProtocol linear_protocol() {
     // cache's, and the backbone is frozen, so the cached test features are reused every epoch.
     const Features& test =
         ctx.features.get("test", o["test_subset"].get<int64_t>(), o["crop"].get<int>());
-    auto [resize, crop] = ctx.features.eval_resize_crop(o["crop"].get<int>());
+    const EvalTransform transform = eval_transform(ctx.config, o["crop"].get<int>());
+    const int resize = transform.resize, crop = transform.crop;
 
     ResNet backbone = ctx.method.backbone();
     const bool was_training = backbone->is_training();
@@ -170,7 +171,7 @@ EvalProtocol linear_protocol() {
         {"augmentation",
          fmt::format("RandomResizedCrop({}, scale 0.08-1, ratio 3/4-4/3) + horizontal flip", crop)},
         {"transform", fmt::format("resize {} + centre crop {}", resize, crop)},
-        {"resolution", eval_transform(ctx.config, o["crop"].get<int>()).rule},
+        {"resolution", transform.rule},
         {"selection",
          "top1_best / top5_best: best epoch on the test split, as the paper reports; "
          "top1_last / top5_last: last epoch also recorded"},

@@ -83,7 +83,8 @@ EvalProtocol linear_fast_protocol() {
     EvalResult result;
     result.metrics = {
         {"top1_last", r.top1_last}, {"top1_best", r.top1_best}, {"top5_last", r.top5_last}};
-    auto [resize, crop] = ctx.features.eval_resize_crop(o["crop"].get<int>());
+    const EvalTransform transform = eval_transform(ctx.config, o["crop"].get<int>());
+    const int resize = transform.resize, crop = transform.crop;
     result.card = {{"protocol", "linear_fast"},
                    {"train_split", "train"},
                    {"test_split", "test"},
@@ -98,7 +99,7 @@ EvalProtocol linear_fast_protocol() {
                    {"normalisation", "features standardised with the training mean and std"},
                    {"augmentation", "none (cached features)"},
                    {"transform", fmt::format("resize {} + centre crop {}", resize, crop)},
-                   {"resolution", eval_transform(ctx.config, o["crop"].get<int>()).rule},
+                   {"resolution", transform.rule},
                    {"selection",
                     "top1_best: best epoch on the test split, as the paper "
                     "reports; top1_last: final epoch"},

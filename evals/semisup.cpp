@@ -298,7 +298,8 @@ EvalProtocol semisup_protocol() {
     auto test =
         balanced_subset_of(open_dataset(config.dataset, config.data_path, "test", config.load_size),
                            o["test_subset"].get<int64_t>(), kEvalSubsetSeed);
-    auto [resize, crop] = ctx.features.eval_resize_crop(o["crop"].get<int>());
+    const EvalTransform transform = eval_transform(ctx.config, o["crop"].get<int>());
+    const int resize = transform.resize, crop = transform.crop;
 
     ResNet original = ctx.method.backbone();
     SemisupResult r =
@@ -344,7 +345,7 @@ EvalProtocol semisup_protocol() {
         {"augmentation",
          fmt::format("RandomResizedCrop({}, scale 0.08-1, ratio 3/4-4/3) + horizontal flip", crop)},
         {"transform", fmt::format("resize {} + centre crop {}", resize, crop)},
-        {"resolution", eval_transform(ctx.config, o["crop"].get<int>()).rule},
+        {"resolution", transform.rule},
         {"selection",
          "top1 / top5: last epoch; top1_best / top5_best: the epoch with the best top-1 on the "
          "test split, as the authors' eval_semisup.py reports (the paper's rule)"},

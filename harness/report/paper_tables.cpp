@@ -460,10 +460,11 @@ std::vector<TableDef> table_defs() {
         "learned or fixed); where it has none the cell is —.";
     // Only methods that learn prototypes (their MethodSpec says so): another method's run
     // tagged "prototypes" has no K to tabulate.
-    d.include = [tagged](const RunRow& r, const std::vector<std::string>& tags,
-                         const std::map<std::string, double>& evals) {
+    d.include = [has_tag = tagged("prototypes")](const RunRow& r,
+                                                 const std::vector<std::string>& tags,
+                                                 const std::map<std::string, double>& evals) {
       const MethodSpec* spec = find_method_spec(r.method);
-      return spec && spec->has_prototypes && tagged("prototypes")(r, tags, evals);
+      return spec && spec->has_prototypes && has_tag(r, tags, evals);
     };
     d.key_headers = {"prototypes", "K"};
     d.key_cells = [](const json& c) {

@@ -161,7 +161,7 @@ std::vector<BarChart> collect_ablations(Store& store, const PlotOptions& options
       for (const EvalRow& e : store.evals(r.id)) {
         if (e.protocol + "." + e.metric != metric || !std::isfinite(e.value)) continue;
         for (const std::string& group : groups) {
-          const std::string chart_key = group + "\n" + metric;
+          const std::string chart_key = group.empty() ? metric : group + "\n" + metric;
           auto it = pending.find(chart_key);
           if (it == pending.end()) {
             chart_order.push_back(chart_key);
@@ -189,7 +189,6 @@ std::vector<BarChart> collect_ablations(Store& store, const PlotOptions& options
     chart.title = p.title;
     chart.ylabel = p.metric;
     std::string raw = "ablation_" + key;
-    if (raw.compare(0, 10, "ablation_\n") == 0) raw.erase(9, 1);  // group_by suite: no group
     for (char& c : raw)
       if (c == '\n') c = '_';
     chart.id = unique_stem(raw, taken);
