@@ -9,9 +9,11 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "harness/core/check.h"
 #include "harness/core/files.h"
+#include "harness/core/hardware.h"
 #include "harness/core/provenance.h"
 #include "harness/core/text.h"
 #include "harness/store/store.h"
@@ -50,8 +52,10 @@ std::vector<fs::path> bench_executables(const fs::path& dir) {
   std::sort(exes.begin(), exes.end());
   SB_INPUT_CHECK(!exes.empty(),
                  "no benchmark executables (bench_*) in {}: swavbench bench runs the Google "
-                 "Benchmark programs built next to the swavbench binary (configure with "
-                 "-DSWAVBENCH_BUILD_BENCH=ON and build them, e.g. `cmake --build build`)",
+                 "Benchmark programs built next to the swavbench binary, which ./swavbench's first "
+                 "run leaves out; `scripts/setup-deps.sh test` installs Google Benchmark, then "
+                 "`cmake --preset release -DSWAVBENCH_BUILD_BENCH=ON && cmake --build build` "
+                 "builds them (scripts/test.sh does both)",
                  dir.string());
   return exes;
 }
@@ -185,6 +189,13 @@ int do_bench(const BenchArgs& args) {
       continue;
     }
     json context = doc.value("context", json::object());
+    // The hardware's float32 peak for the cores the benchmark could use, beside its figures.
+    const CpuDescription cpu = this_cpu();
+    const PeakEstimate peak =
+        cpu_fp32_peak(cpu, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    const json machine = {{"cpu", cpu.model_name},
+                          {"fp32_peak_gflop_per_s", peak.gflops},
+                          {"peak_basis", peak.basis}};
     for (const json& b : doc["benchmarks"]) {
       const std::string name = b.value("name", "?");
       if (b.value("error_occurred", false)) {
@@ -198,13 +209,10 @@ int do_bench(const BenchArgs& args) {
       row.unit = f.unit;
       row.git_sha = sha;
       row.host = host;
-      row.extra_json = json{
-          {"counters", b},
-          {"context", context},
-          {"executable", exe_name},
-          {"min_time", args.min_time},
-          {"filter",
-           args.filter}}.dump();
+      row.extra_json =
+          json{{"counters", b},          {"context", context},        {"machine", machine},
+               {"executable", exe_name}, {"min_time", args.min_time}, {"filter", args.filter}}
+              .dump();
 
       // The most recent row of this name and unit recorded at another git sha.
       Line line{name, format_number(f.value), f.unit, "—", "—"};

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <charconv>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -15,19 +16,25 @@
 #include "app/bench_command.h"
 #include "app/data_commands.h"
 #include "app/distributed_run.h"
+#include "app/export_command.h"
+#include "app/machine.h"
 #include "app/regress_command.h"
 #include "app/report_command.h"
 #include "app/run_driver.h"
 #include "app/subcommand.h"
 #include "harness/core/check.h"
 #include "harness/core/config.h"
+#include "harness/core/hardware.h"
 #include "harness/core/provenance.h"
 #include "harness/core/run_dir.h"
 #include "harness/dist/process_group.h"
 #include "harness/experiment/runner.h"
 #include "harness/lua/runtime.h"
+#include "harness/models/flops.h"
+#include "harness/report/claims.h"
 #include "harness/report/paper_tables.h"
 #include "harness/report/table.h"
+#include "harness/store/merge.h"
 #include "harness/store/store.h"
 #include "harness/train/evaluation.h"
 #include "harness/train/method.h"
@@ -76,13 +83,29 @@ std::string loaded_blas() {
 }
 
 std::string version_text() {
-  return fmt::format(
+  std::string text = fmt::format(
       "swavbench {} (git {})\ntraining code digest: {}\nLibTorch {}\nCUDA available: {}{}\nBLAS: "
       "{}\nintra-op threads: {}\n",
       swavbench_version(), swavbench_git_sha(), training_code_digest(), TORCH_VERSION,
       torch::cuda::is_available() ? "yes" : "no",
       torch::cuda::is_available() ? fmt::format(" ({} devices)", torch::cuda::device_count()) : "",
       loaded_blas(), torch::get_num_threads());
+  // PyTorch's wheels compute with MKL; an OpenBLAS loaded for another library (liblinear) is
+  // not the one that matters there.
+  if (const std::string core = openblas_core_report(); !core.empty() && blas_info() != "mkl")
+    text += core + "\n";
+  const int threads = torch::get_num_threads();
+  const PeakEstimate peak = cpu_fp32_peak(this_cpu(), threads);
+  text += cpu_peak_report(threads) + "\n";
+  const double gemm = measure_gemm_flops(torch::kCPU) / 1e9;
+  text += fmt::format(
+      "measured float32 GEMM (1024 x 1024, {} threads): {:.1f} GFLOP/s, {:.0f}% of the peak{}\n",
+      threads, gemm, 100 * gemm / peak.gflops,
+      gemm > 1.05 * peak.gflops
+          ? " (above the computed peak: the clock or CPU model this machine reports is lower "
+            "than what it runs at, as under a hypervisor that shows a generic model)"
+          : "");
+  return text;
 }
 
 // The shorter of the absolute and the cwd-relative path.
@@ -121,8 +144,51 @@ struct RunArgs {
   int threads = 0;
   bool list_keys = false;
   int nproc = 1;
+  std::string shard;              // "I/N" (1 <= I <= N); empty: SLURM's array variables, or none
   std::vector<std::string> argv;  // the command line, for the ranks --nproc starts
 };
+
+struct Shard {
+  int index = 1, count = 1;
+  std::string source;  // "--shard", "SLURM_ARRAY_TASK_ID=..." or "" (not sharded)
+};
+
+// `--shard I/N`, else a SLURM job array's task (SLURM_ARRAY_TASK_ID counted from
+// SLURM_ARRAY_TASK_MIN, out of SLURM_ARRAY_TASK_COUNT), else the whole script.
+Shard resolve_shard(const std::string& flag) {
+  Shard shard;
+  const auto parse_int = [](const std::string& text, int& out) {
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
+    return error == std::errc() && end == text.data() + text.size();
+  };
+  if (!flag.empty()) {
+    const auto slash = flag.find('/');
+    SB_INPUT_CHECK(slash != std::string::npos && parse_int(flag.substr(0, slash), shard.index) &&
+                       parse_int(flag.substr(slash + 1), shard.count) && shard.count >= 1 &&
+                       shard.index >= 1 && shard.index <= shard.count,
+                   "--shard '{}' must be I/N with 1 <= I <= N (e.g. --shard 2/3)", flag);
+    shard.source = "--shard";
+    return shard;
+  }
+  const char* task = std::getenv("SLURM_ARRAY_TASK_ID");
+  const char* count = std::getenv("SLURM_ARRAY_TASK_COUNT");
+  if (task == nullptr || count == nullptr) return shard;
+  const char* min = std::getenv("SLURM_ARRAY_TASK_MIN");
+  int task_id = 0, first = 0;
+  SB_INPUT_CHECK(parse_int(task, task_id) && parse_int(count, shard.count) && shard.count >= 1 &&
+                     (min == nullptr || parse_int(min, first)),
+                 "SLURM_ARRAY_TASK_ID={} / SLURM_ARRAY_TASK_COUNT={} / SLURM_ARRAY_TASK_MIN={} "
+                 "are not numbers; give --shard I/N instead",
+                 task, count, min ? min : "(unset)");
+  shard.index = task_id - first + 1;
+  SB_INPUT_CHECK(shard.index >= 1 && shard.index <= shard.count,
+                 "SLURM_ARRAY_TASK_ID={} is not within the array's {} tasks from "
+                 "SLURM_ARRAY_TASK_MIN={} (an array with a step, such as --array=0-10:2, cannot "
+                 "be mapped to shards): give --shard I/N instead",
+                 task_id, shard.count, first);
+  shard.source = fmt::format("SLURM_ARRAY_TASK_ID={}", task_id);
+  return shard;
+}
 
 // The command line for the ranks of `--nproc N`: this executable with the same arguments, minus
 // --nproc, plus --threads (cores / N) unless given, so N ranks do not oversubscribe the cores.
@@ -187,6 +253,13 @@ int do_run(const RunArgs& args) {
   options.suite = script;
   options.progress_tty = ::isatty(STDOUT_FILENO);
   options.collective = group.get();
+  const Shard shard = resolve_shard(args.shard);
+  options.shard = shard.index;
+  options.shards = shard.count;
+  if (shard.count > 1)
+    std::cout << fmt::format("shard {}/{} ({}): the runs at positions p with p % {} == {} in {}\n",
+                             shard.index, shard.count, shard.source, shard.count, shard.index - 1,
+                             script);
 
   Store store(args.db);
   int marked = mark_interrupted_runs(store, options.runs_dir);
@@ -212,9 +285,13 @@ int do_run(const RunArgs& args) {
   }
   if (group) send_job(*group, {{"op", "quit"}});
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::cout << fmt::format("{}: {} run(s) trained, {} reused, {:.1f} s; results in {}\n",
-                           fs::path(script).filename().string(), driver.runs_trained(),
-                           driver.runs_reused(), seconds, args.db);
+  std::cout << fmt::format(
+      "{}: {} run(s) trained, {} reused{}, {:.1f} s; results in {}\n",
+      fs::path(script).filename().string(), driver.runs_trained(), driver.runs_reused(),
+      shard.count > 1
+          ? fmt::format(", {} left to the other shards", driver.runs_left_to_other_shards())
+          : "",
+      seconds, args.db);
   return kExitOk;
 }
 
@@ -256,15 +333,24 @@ int do_db_show(const std::string& db, int64_t id) {
   return kExitOk;
 }
 
-// LibTorch's OpenMP threads spin while waiting for work by default. The loader thread runs its
-// augmentation ops next to the training ops, so spinning threads steal the cores the other
-// side needs: measured here (2 cores, SwAV default recipe), 355 img/s spinning against 450 img/s
-// passive. libgomp reads the policy when it loads, before main, so set it and re-execute once.
-void ensure_passive_openmp(char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
-  ::setenv("OMP_WAIT_POLICY", "passive", 1);
-  ::execv("/proc/self/exe", argv);
-  // execv only returns on failure: carry on with the default policy.
+int do_db_merge(const std::string& out_path, const std::vector<std::string>& inputs) {
+  Store out(out_path);
+  for (const std::string& in : inputs) {
+    const MergeSummary m = merge_database(out, in);
+    std::cout << fmt::format(
+        "merged {}: runs {} added, {} replaced (unfinished here), {} already here, {} unfinished "
+        "there (kept ours); rows added: {} epochs, {} evals, {} alarms, {} artifacts, {} tags, "
+        "{} bench\n",
+        in, m.runs_added, m.runs_replaced, m.runs_same, m.runs_skipped, m.epochs, m.evals, m.alarms,
+        m.artifacts, m.tags, m.bench);
+    if (!m.missing_artifacts.empty())
+      std::cout << fmt::format(
+          "  {} artifact path(s) recorded there do not exist on this machine (kept as they are; "
+          "copy the shards' runs/ folders to use the checkpoints), e.g. {}\n",
+          m.missing_artifacts.size(), m.missing_artifacts.front());
+  }
+  std::cout << fmt::format("{}: {} run(s)\n", out_path, out.runs().size());
+  return kExitOk;
 }
 
 }  // namespace
@@ -286,7 +372,7 @@ json parse_set_overrides(const std::vector<std::string>& sets) {
 }
 
 int run_cli(int argc, char** argv) {
-  ensure_passive_openmp(argv);
+  settle_process_environment(argv);
   CLI::App app{"swavbench: reproduce SwAV and its baselines from Lua experiment scripts"};
   app.require_subcommand(0, 1);
   bool show_version = false;
@@ -306,6 +392,9 @@ int run_cli(int argc, char** argv) {
   run->add_option("--nproc", run_args.nproc,
                   "train with N processes on this machine (Gloo over loopback), like torchrun")
       ->capture_default_str();
+  run->add_option("--shard", run_args.shard,
+                  "I/N: train and evaluate only this slice of the script's runs, into its own "
+                  "--db (default from SLURM_ARRAY_TASK_ID / _COUNT / _MIN when set)");
   run_args.argv.assign(argv, argv + argc);
 
   std::string db = default_db_path();
@@ -316,6 +405,12 @@ int run_cli(int argc, char** argv) {
   int64_t show_id = 0;
   CLI::App* db_show = dbcmd->add_subcommand("show", "one run: config, provenance, epochs, evals");
   db_show->add_option("id", show_id, "run id")->required();
+  std::string merge_out;
+  std::vector<std::string> merge_inputs;
+  CLI::App* db_merge =
+      dbcmd->add_subcommand("merge", "merge shard databases into OUT (runs by hash; idempotent)");
+  db_merge->add_option("out", merge_out, "OUT.sqlite (created when missing)")->required();
+  db_merge->add_option("inputs", merge_inputs, "IN.sqlite ...")->required();
   CLI::App* db_export = dbcmd->add_subcommand("export", "export runs and evals");
   bool csv = false;
   db_export->add_flag("--csv", csv, "CSV to stdout")->required();
@@ -332,12 +427,23 @@ int run_cli(int argc, char** argv) {
       tables->add_option("--metrics", table_spec.metrics, "protocol.metric columns (default: all)");
   std::string paper_table, paper_csv = std::string(swavbench_source_dir()) + "/results/paper.csv";
   tables
-      ->add_option("--table", paper_table,
-                   "a paper table (linear, semisup, transfer, crops, batch, prototypes) or all: "
-                   "ours beside the published values")
+      ->add_option(
+          "--table", paper_table,
+          "a paper table (linear, semisup, transfer, crops, batch, prototypes, cost), all, or "
+          "claims (the paper's claims judged on these runs): "
+          "ours beside the published values")
       ->excludes(tables_by)
       ->excludes(tables_metrics);
   tables->add_option("--paper", paper_csv, "published values for --table (CSV)")
+      ->capture_default_str();
+
+  std::string claims_db = default_db_path(), claims_file, claims_format = "md";
+  CLI::App* claims = app.add_subcommand(
+      "claims", "for each claim of the paper: the effect on your runs, its interval, a verdict");
+  claims->add_option("--db", claims_db, "results database")->capture_default_str();
+  claims->add_option("--claims", claims_file, "claims file (default: results/claims.csv)");
+  claims->add_option("--format", claims_format, "md, csv, latex or html")
+      ->check(CLI::IsMember({"md", "csv", "latex", "html"}))
       ->capture_default_str();
 
   CLI::App* data = app.add_subcommand("data", "make and score datasets");
@@ -373,6 +479,7 @@ int run_cli(int argc, char** argv) {
   // Subcommands defined in their own files (app/*_command.cpp).
   std::vector<Subcommand> subcommands = {
       add_bench_command(app),
+      add_export_command(app),
       add_regress_command(app),
       add_report_command(app),
   };
@@ -395,8 +502,20 @@ int run_cli(int argc, char** argv) {
     if (*run) return do_run(run_args);
     for (const Subcommand& sub : subcommands)
       if (*sub.app) return sub.action();
+    if (*claims) {
+      SB_INPUT_CHECK(fs::exists(claims_db), "claims: database {} does not exist", claims_db);
+      if (claims_file.empty()) claims_file = default_claims_csv();
+      SB_INPUT_CHECK(!claims_file.empty(),
+                     "claims: results/claims.csv was not found here or in {}; give --claims FILE",
+                     swavbench_source_dir());
+      Store store(claims_db);
+      std::cout << format_table(claims_table(evaluate_claims(store, read_claims_csv(claims_file))),
+                                claims_format);
+      return kExitOk;
+    }
     if (*db_runs) return do_db_runs(db);
     if (*db_show) return do_db_show(db, show_id);
+    if (*db_merge) return do_db_merge(merge_out, merge_inputs);
     if (*make_voc) return run_make_voc(voc_out, voc_seed, voc_train, voc_test);
     if (*voc_eval) return run_voc_eval(voc_root, voc_split, voc_detections);
     if (*make_folder) return run_make_imagefolder(folder);
@@ -407,6 +526,15 @@ int run_cli(int argc, char** argv) {
     }
     if (*tables) {
       Store store(tables_db);
+      if (paper_table == "claims") {
+        const std::string claims_csv = default_claims_csv();
+        SB_INPUT_CHECK(!claims_csv.empty(),
+                       "tables --table claims: results/claims.csv was not found here or in {}",
+                       swavbench_source_dir());
+        std::cout << format_table(claims_table(evaluate_claims(store, read_claims_csv(claims_csv))),
+                                  table_spec.format);
+        return kExitOk;
+      }
       if (!paper_table.empty()) {
         std::cout << render_paper_tables(store, paper_table, read_paper_csv(paper_csv),
                                          table_spec.format);

@@ -7,6 +7,7 @@
 
 #include "harness/core/check.h"
 #include "harness/core/provenance.h"
+#include "harness/report/claims.h"
 #include "harness/report/html_report.h"
 #include "harness/store/store.h"
 
@@ -58,6 +59,7 @@ Subcommand add_report_command(CLI::App& app) {
                              args->paper_csv);
               options.paper_csv = args->paper_csv;
             }
+            options.claims_csv = default_claims_csv();
             options.plots.group_by = args->group_by;
             if (!args->metrics.empty()) options.plots.ablation_metrics = args->metrics;
             Store store(args->db);

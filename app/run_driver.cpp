@@ -18,6 +18,7 @@
 #include "harness/core/run_dir.h"
 #include "harness/core/text.h"
 #include "harness/experiment/runner.h"
+#include "harness/report/claims.h"
 #include "harness/report/table.h"
 #include "harness/train/evaluation.h"
 #include "harness/train/trainer.h"
@@ -175,6 +176,30 @@ json RunDriver::pretrain(const json& table, const std::string& where) {
   request.where = where;
   const RunConfig& config = request.config;
 
+  if (options_.shards > 1) {
+    const int position =
+        run_positions_.emplace(request.hash, static_cast<int>(run_positions_.size())).first->second;
+    const int owner = position % options_.shards + 1;
+    std::optional<RunRow> existing = store_.run_by_hash(request.hash);
+    // A run already done in this database costs nothing, whichever shard it falls to.
+    if (owner != options_.shard && !(existing && existing->status == kStatusDone)) {
+      left_to_others_.insert(request.hash);
+      std::cout << fmt::format("{}: {} [{}] is shard {}/{}'s run\n",
+                               options_.dry_run ? "plan: pretrain" : "shard: leaving",
+                               request.label.empty() ? config.method : request.label, request.hash,
+                               owner, options_.shards);
+      RunRow elsewhere;
+      elsewhere.hash = request.hash;
+      elsewhere.method = config.method;
+      elsewhere.label = request.label;
+      elsewhere.config_json = config.to_json().dump();
+      elsewhere.status = "other shard";
+      json handle = handle_json(elsewhere, false);
+      handle["shard"] = owner;
+      return handle;
+    }
+  }
+
   ConsoleObserver console(config, options_.progress_tty);
   TrainFunction train = [&](const RunConfig& c, const std::string& run_dir,
                             const TrainCallbacks& callbacks) {
@@ -238,12 +263,14 @@ json RunDriver::pretrain(const json& table, const std::string& where) {
   }
   const PretrainResult result = runner.pretrain(request, monitor);
   ++(result.reused ? runs_reused_ : runs_trained_);
+  hashes_used_.insert(result.run.hash);
   return handle_json(result.run, result.reused);
 }
 
 json RunDriver::eval(const json& run, const json& spec, const std::string& where) {
   SB_INPUT_CHECK(run.is_object() && run.contains("hash"),
                  "{}: bench.eval expects a run handle returned by bench.pretrain", where);
+  const bool elsewhere = left_to_others_.count(run["hash"].get<std::string>()) > 0;
   // Normalise spec to name -> options.
   json protocols = json::object();
   if (spec.is_array()) {
@@ -268,6 +295,13 @@ json RunDriver::eval(const json& run, const json& spec, const std::string& where
   for (auto it = protocols.begin(); it != protocols.end(); ++it) {
     const EvalProtocol& p = find_eval(base_name(it.key()), where);
     merged[it.key()] = merge_eval_options(p, it.value(), where);
+  }
+  if (elsewhere) {
+    // Its shard evaluates it; the options were checked above all the same.
+    std::cout << fmt::format("{}: eval of run [{}] is shard {}/{}'s\n",
+                             options_.dry_run ? "plan" : "shard", run["hash"].get<std::string>(),
+                             run.value("shard", 0), options_.shards);
+    return json::object();
   }
   if (options_.dry_run) {
     for (const auto& [name, opts] : merged)
@@ -340,6 +374,11 @@ std::string RunDriver::table(const json& spec, const std::string& where) {
   if (spec.contains("by")) t.by = spec["by"].get<std::vector<std::string>>();
   if (spec.contains("metrics")) t.metrics = spec["metrics"].get<std::vector<std::string>>();
   if (options_.dry_run) return fmt::format("plan: table '{}'\n", t.title);
+  if (options_.shards > 1)
+    return fmt::format(
+        "table '{}': not rendered by shard {}/{} (it holds a slice of the runs); merge the "
+        "shards' databases (swavbench db merge) and run the script on the merged one\n",
+        t.title, options_.shard, options_.shards);
   if (spec.contains("runs")) {
     for (const auto& r : spec["runs"]) {
       SB_INPUT_CHECK(r.is_object() && r.contains("hash"),
@@ -400,6 +439,16 @@ json RunDriver::dataset(const json& spec, const std::string& where) {
   return root.string();
 }
 
-void RunDriver::finish(const std::string& script) { check_overrides(script); }
+void RunDriver::finish(const std::string& script) {
+  check_overrides(script);
+  // The paper's claims that this script's runs bear on, judged on everything in the database.
+  if (options_.dry_run || options_.shards > 1 || hashes_used_.empty()) return;
+  const std::string claims_csv = default_claims_csv();
+  if (claims_csv.empty()) return;
+  const Table claims =
+      claims_table(evaluate_claims(store_, read_claims_csv(claims_csv)), hashes_used_);
+  if (claims.rows.empty()) return;
+  std::cout << "\n" << format_table(claims, "md") << std::flush;
+}
 
 }  // namespace swavbench

@@ -4,6 +4,7 @@
 // observer, runs bench.eval's protocols and renders bench.table.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -25,6 +26,12 @@ struct DriverOptions {
   // Rank 0 of a multi-process job (distributed_run.h): runs are trained by every rank together,
   // rank 0 sending each training job to the others. Not owned; null: a single process.
   Collective* collective = nullptr;
+  // A slice of a sweep (`--shard I/N`, or a SLURM array task): of the script's runs, in the
+  // order its bench.pretrain calls first name them, this process trains and evaluates those
+  // whose position p has p % shards == shard - 1; the others are left to their shards, and
+  // tables wait for the merged database. shards == 1: every run.
+  int shard = 1;
+  int shards = 1;
 };
 
 class RunDriver final : public Driver {
@@ -45,6 +52,7 @@ class RunDriver final : public Driver {
 
   int runs_trained() const { return runs_trained_; }
   int runs_reused() const { return runs_reused_; }
+  int runs_left_to_other_shards() const { return static_cast<int>(left_to_others_.size()); }
 
  private:
   void check_overrides(const std::string& where);
@@ -55,6 +63,13 @@ class RunDriver final : public Driver {
   std::set<std::string> params_seen_;
   int runs_trained_ = 0;
   int runs_reused_ = 0;
+  // Sharding: each hash's position among the distinct runs the script asked for, and the
+  // hashes this shard leaves to the others.
+  std::map<std::string, int> run_positions_;
+  // Every run this script asked for and got (trained or reused): the claims printed at the end
+  // are those these runs bear on.
+  std::set<std::string> hashes_used_;
+  std::set<std::string> left_to_others_;
 };
 
 }  // namespace swavbench

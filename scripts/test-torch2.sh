@@ -7,8 +7,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-scripts/setup-deps.sh
+scripts/setup-deps.sh test
 scripts/setup-torch2.sh
-cmake --preset torch2 >/dev/null
+cmake --preset torch2 -DSWAVBENCH_BUILD_TESTS=ON -DSWAVBENCH_BUILD_BENCH=ON >/dev/null
 cmake --build --preset torch2
 ctest --preset torch2 -j "$(nproc)" "$@"

@@ -5,7 +5,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-scripts/setup-deps.sh
-cmake --preset release >/dev/null
+scripts/setup-deps.sh test
+# Tests and benchmarks on, also where ./swavbench configured build/ without them.
+cmake --preset release -DSWAVBENCH_BUILD_TESTS=ON -DSWAVBENCH_BUILD_BENCH=ON >/dev/null
 cmake --build build
 ctest --preset release -j "$(nproc)" "$@"

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -43,6 +44,34 @@ void write_file(const std::string& path, const std::string& text) {
   out << text;
   out.flush();
   SB_CHECK(out.good(), "cannot write {}", path);
+}
+
+void write_file_atomically(const std::string& path, const std::string& bytes) {
+  const std::string tmp = path + ".tmp";
+  auto fail = [&](int fd, const char* doing) {
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    ::unlink(tmp.c_str());
+    std::string reason = std::strerror(err);
+    if (err == ENOSPC || err == EDQUOT) reason += ": the disk is full";
+    throw Error(fmt::format("{}: cannot {} ({}); the previous file, if any, is unchanged", path,
+                            doing, reason));
+  };
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail(fd, "create its temporary file");
+  size_t written = 0;
+  while (written < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0) errno = ENOSPC;  // a write that makes no progress: nothing more fits
+      fail(fd, "write");
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) fail(fd, "flush to the disk");
+  if (::close(fd) != 0) fail(-1, "close");
+  if (::rename(tmp.c_str(), path.c_str()) != 0) fail(-1, "rename its temporary file");
 }
 
 int run_process(const std::vector<std::string>& argv, const std::string& out_path,

@@ -29,6 +29,12 @@ std::string read_file(const std::string& path);
 // Writes (truncates) the file; an Error naming the path when it cannot be written in full.
 void write_file(const std::string& path, const std::string& text);
 
+// Replaces `path` with `bytes` or leaves it as it was: writes a temporary file next to it with
+// checked writes, flushes it to the disk (fsync) and renames it over `path`. On failure removes
+// the temporary file and throws an Error naming the path and the reason ("no space left on
+// device: the disk is full" for ENOSPC).
+void write_file_atomically(const std::string& path, const std::string& bytes);
+
 // Runs argv (argv[0] a path, or a program name looked up in PATH) with standard input from
 // /dev/null, standard output to out_path and standard error to err_path (the same path puts both
 // in one file, in order). Returns the exit status, 128 + the signal number when a signal ended

@@ -11,6 +11,7 @@
 #include "harness/core/files.h"
 #include "harness/core/provenance.h"
 #include "harness/core/text.h"
+#include "harness/report/claims.h"
 #include "harness/report/paper_tables.h"
 #include "harness/report/table.h"
 
@@ -280,11 +281,22 @@ ReportSummary write_html_report(Store& store, const ReportOptions& options) {
                       esc(swavbench_version()), esc(swavbench_git_sha()));
   html += "</dl></header>\n<main>\n";
   html +=
-      "<nav><a href=\"#alarms\">alarms</a><a href=\"#tables\">table</a>"
+      "<nav><a href=\"#claims\">claims</a><a href=\"#alarms\">alarms</a>"
+      "<a href=\"#tables\">table</a>"
       "<a href=\"#paper\">paper tables</a><a href=\"#plots\">plots</a>"
       "<a href=\"#runs\">runs</a></nav>\n";
 
-  // Alarms first: a collapsed run must not hide under a table.
+  // The paper's claims first: whether these runs reproduce them is what the page is for.
+  html += "<section id=\"claims\"><h2>The paper's claims</h2>\n";
+  if (options.claims_csv.empty()) {
+    html += "<p class=\"note\">No claims loaded (results/claims.csv not found).</p>\n";
+  } else {
+    const std::vector<ClaimSpec> claims = read_claims_csv(options.claims_csv);
+    html += format_table(claims_table(evaluate_claims(store, claims)), "html");
+  }
+  html += "</section>\n";
+
+  // Then alarms: a collapsed run must not hide under a table.
   if (alarms.empty()) {
     html += "<section id=\"alarms\" class=\"ok\">No collapse alarms in this database.</section>\n";
   } else {

@@ -18,8 +18,9 @@
 namespace swavbench {
 
 struct ReportOptions {
-  std::string out_dir;    // created when missing
-  std::string paper_csv;  // published values (results/paper.csv); empty: none
+  std::string out_dir;     // created when missing
+  std::string paper_csv;   // published values (results/paper.csv); empty: none
+  std::string claims_csv;  // the paper's claims (results/claims.csv); empty: no claims section
   PlotOptions plots;
   std::string generated;  // the page's "generated" time; empty: now (UTC)
 };

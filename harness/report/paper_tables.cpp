@@ -17,6 +17,7 @@
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <tuple>
 
 #include "harness/core/check.h"
@@ -604,8 +605,129 @@ std::vector<PaperValue> read_paper_csv(const std::string& path) {
 }
 
 std::vector<std::string> paper_table_names() {
-  return {"linear", "semisup", "transfer", "crops", "batch", "prototypes"};
+  return {"linear", "semisup", "transfer", "crops", "batch", "prototypes", "cost"};
 }
+
+namespace {
+
+// One run's training cost, from its epoch rows: img/s and data-wait averaged over epochs, the
+// peak memory of the worst epoch, and MFU against the hardware peak when every epoch logged it.
+struct RunCost {
+  double img_per_s = 0, data_wait = 0, peak_mib = 0;
+  std::optional<double> mfu;
+};
+
+std::optional<RunCost> run_cost(Store& store, const RunRow& run) {
+  const std::vector<EpochRow> epochs = store.epochs(run.id);
+  if (epochs.empty()) return std::nullopt;
+  RunCost cost;
+  double mfu_sum = 0;
+  bool every_mfu = true;
+  for (const EpochRow& e : epochs) {
+    cost.img_per_s += e.img_per_s / static_cast<double>(epochs.size());
+    cost.data_wait += e.data_wait / static_cast<double>(epochs.size());
+    cost.peak_mib = std::max(cost.peak_mib, e.peak_mem / (1 << 20));
+    json logs = json::parse(e.extra_json, nullptr, false);
+    if (logs.is_object() && logs.contains("mfu") && logs["mfu"].is_number())
+      mfu_sum += logs["mfu"].get<double>();
+    else
+      every_mfu = false;
+  }
+  if (every_mfu) cost.mfu = mfu_sum / static_cast<double>(epochs.size());
+  return cost;
+}
+
+// The cost table: what training cost per method and crop setting, from the epoch rows of the
+// completed runs, beside the paper's throughput.
+Table build_cost_table(Store& store, const std::vector<PaperValue>& paper) {
+  struct CostGroup {
+    std::vector<std::string> key_cells;
+    std::string method;
+    std::vector<double> img_per_s, mfu_pct, wait_pct, peak_mib;
+    int runs_without_mfu = 0;
+  };
+  std::vector<CostGroup> groups;
+  std::map<std::vector<std::string>, size_t> index;
+  for (const RunRow& run : store.runs(kStatusDone)) {
+    std::optional<RunCost> cost = run_cost(store, run);
+    if (!cost) continue;  // the random-init control trains no epoch
+    json c = json::parse(run.config_json, nullptr, false);
+    if (!c.is_object()) continue;
+    if (!c.contains("method")) c["method"] = run.method;
+    std::vector<std::string> key{method_display_name(config_text(c, "method")),
+                                 config_text(c, "crops"),
+                                 our_arch(c),
+                                 config_text(c, "batch_size"),
+                                 fmt::format("{} x {}", run.world_size, run.device),
+                                 config_text(c, "precision")};
+    if (!index.count(key)) {
+      index[key] = groups.size();
+      groups.push_back(CostGroup{key, config_text(c, "method"), {}, {}, {}, {}, 0});
+    }
+    CostGroup& g = groups[index[key]];
+    g.img_per_s.push_back(cost->img_per_s);
+    g.wait_pct.push_back(100 * cost->data_wait);
+    g.peak_mib.push_back(cost->peak_mib);
+    if (cost->mfu)
+      g.mfu_pct.push_back(100 * *cost->mfu);
+    else
+      ++g.runs_without_mfu;
+  }
+  std::stable_sort(groups.begin(), groups.end(), [](const CostGroup& a, const CostGroup& b) {
+    return std::make_pair(method_table_order(a.method), is_multi_crop(a.key_cells[1])) <
+           std::make_pair(method_table_order(b.method), is_multi_crop(b.key_cells[1]));
+  });
+
+  Table t;
+  t.id = "paper-cost";
+  t.html_class = "paper-table";
+  t.title = "Training cost per method and crop setting";
+  t.header = {"method",
+              "crops",
+              "arch",
+              "batch",
+              "ranks x device",
+              "precision",
+              "img/s",
+              "MFU % of fp32 peak",
+              "data-wait %",
+              "peak MiB",
+              "paper img/s per GPU (setting)"};
+  t.align = "llllllrrrrl";
+  for (const CostGroup& g : groups) {
+    std::vector<std::string> row = g.key_cells;
+    row.push_back(paper_cell_text(g.img_per_s));
+    row.push_back(g.mfu_pct.empty() ? kDash : paper_cell_text(g.mfu_pct));
+    row.push_back(paper_cell_text(g.wait_pct));
+    row.push_back(paper_cell_text(g.peak_mib));
+    std::string published = kDash;
+    for (const PaperValue& p : paper)
+      if (p.table == "cost" && method_display_name(g.method) == p.method)
+        published = fmt::format("{} {}", paper_number(p.value), paper_setting(p));
+    row.push_back(published);
+    t.rows.push_back(row);
+  }
+  t.notes.push_back(
+      "img/s: training images per second over all ranks, the mean over a run's epochs (data "
+      "loading and augmentation included); data-wait: the share of that time the step waited "
+      "for the loader; peak MiB: the largest peak resident (CPU) or allocated (CUDA) memory of "
+      "any epoch. Cells are mean ± sample std (n runs).");
+  t.notes.push_back(
+      "MFU: the model's training FLOPs per image (3 x forward, every crop) times img/s, over the "
+      "hardware's dense float32 peak for the cores in use (swavbench --version shows the "
+      "peak and how it is computed). —: not measured (GPU runs, for which no peak is computed "
+      "yet, and runs recorded before the peak was).");
+  for (const PaperValue& p : paper)
+    if (p.table == "cost")
+      t.notes.push_back(fmt::format("Paper ({}): {} {} img/s per GPU {}; {}.", p.method, p.method,
+                                    paper_number(p.value), paper_setting(p), p.source));
+  if (groups.empty())
+    t.notes.push_back(
+        "No completed runs with epoch rows yet: any suite that trains fills this table.");
+  return t;
+}
+
+}  // namespace
 
 std::string paper_cell_text(const std::vector<double>& values) {
   std::vector<double> finite;
@@ -621,6 +743,7 @@ std::string paper_cell_text(const std::vector<double>& values) {
 
 Table build_paper_table(Store& store, const std::string& name,
                         const std::vector<PaperValue>& paper) {
+  if (name == "cost") return build_cost_table(store, paper);
   std::vector<TableDef> defs = table_defs();
   auto def_it =
       std::find_if(defs.begin(), defs.end(), [&](const TableDef& d) { return d.name == name; });
@@ -813,5 +936,14 @@ std::string render_paper_tables(Store& store, const std::string& name,
     out += (out.empty() ? "" : "\n") + format_table(build_paper_table(store, n, paper), format);
   return out;
 }
+
+std::vector<std::string> split_paper_csv_line(const std::string& line, const std::string& where) {
+  return split_csv_line(line, where);
+}
+std::string run_config_text(const json& config, const std::string& key) {
+  return config_text(config, key);
+}
+bool crops_are_multi(const std::string& crops_text) { return is_multi_crop(crops_text); }
+std::string eval_row_key(const EvalRow& row) { return eval_key(row); }
 
 }  // namespace swavbench

@@ -3,6 +3,7 @@
 // and the differing setting named where it does not. Torch-free.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -21,7 +22,8 @@ struct PaperValue {
 // Reads results/paper.csv; throws InputError naming the file and line on a malformed row.
 std::vector<PaperValue> read_paper_csv(const std::string& path);
 
-// The six names, in the paper's order.
+// The six paper tables, in the paper's order, then "cost" (training cost per method and crop
+// setting beside the paper's img/s per GPU).
 std::vector<std::string> paper_table_names();
 
 // Builds one table from the completed runs in the store (id "paper-NAME", class "paper-table";
@@ -37,5 +39,14 @@ std::string render_paper_tables(Store& store, const std::string& name,
 
 // "mean ± std (n)" over the finite values ("70.00 (1)" for one; "—" for none); NaNs counted.
 std::string paper_cell_text(const std::vector<double>& values);
+
+// Shared with the claims (harness/report/claims.cpp), so both read configs and evals alike:
+// one CSV line's fields (quotes as RFC 4180; InputError naming `where`), a config value as
+// the tables print it ("2x24+4x14" for crops), whether a crops text is multi-crop (more than 2
+// crops), and the "protocol.metric" key an eval row is tabulated under.
+std::vector<std::string> split_paper_csv_line(const std::string& line, const std::string& where);
+std::string run_config_text(const nlohmann::json& config, const std::string& key);
+bool crops_are_multi(const std::string& crops_text);
+std::string eval_row_key(const EvalRow& row);
 
 }  // namespace swavbench

@@ -343,4 +343,27 @@ std::string render_comparison(const std::vector<ComparisonRow>& rows) {
   return out;
 }
 
+std::string drop_rows_of_another_peak(MetricMap& baseline, const MetricMap& current) {
+  const auto peak_of = [](const MetricValue& m) {
+    auto p = m.info.find("peak_gflop_per_s");
+    return p == m.info.end() ? 0.0 : p->second;
+  };
+  std::string notes;
+  for (auto it = baseline.begin(); it != baseline.end();) {
+    auto now = current.find(it->first);
+    const double base_peak = peak_of(it->second);
+    if (base_peak > 0 && now != current.end() &&
+        std::abs(peak_of(now->second) - base_peak) > 0.01 * base_peak) {
+      notes += fmt::format(
+          "note: {} not compared: the baseline's fp32 peak is {:.1f} GFLOP/s, this machine's "
+          "{:.1f} (throughput against the peak compares on the baseline's machine only)\n",
+          it->first, base_peak, peak_of(now->second));
+      it = baseline.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return notes;
+}
+
 }  // namespace swavbench

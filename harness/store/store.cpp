@@ -531,6 +531,41 @@ void Store::reset_run(int64_t run_id, const std::string& config_json) {
   });
 }
 
+void Store::overwrite_run(int64_t run_id, const RunRow& row) {
+  check_status(row.status);
+  write_transaction([&] {
+    for (const char* child_delete :
+         {"DELETE FROM epochs WHERE run_id = ?1", "DELETE FROM evals WHERE run_id = ?1",
+          "DELETE FROM alarms WHERE run_id = ?1", "DELETE FROM artifacts WHERE run_id = ?1",
+          "DELETE FROM run_tags WHERE run_id = ?1"}) {
+      Statement(db_, path_, child_delete).bind(1, run_id).run();
+    }
+    Statement(db_, path_,
+              "UPDATE runs SET config_json = ?2, method = ?3, status = ?4, reason = ?5, "
+              "started = ?6, finished = ?7, git_sha = ?8, torch_version = ?9, device = ?10, "
+              "world_size = ?11, per_device_batch = ?12, host = ?13, pid = ?14, label = ?15, "
+              "suite = ?16 WHERE id = ?1")
+        .bind(1, run_id)
+        .bind(2, row.config_json)
+        .bind(3, row.method)
+        .bind(4, row.status)
+        .bind(5, row.reason)
+        .bind(6, row.started)
+        .bind(7, row.finished)
+        .bind(8, row.git_sha)
+        .bind(9, row.torch_version)
+        .bind(10, row.device)
+        .bind(11, row.world_size)
+        .bind(12, row.per_device_batch)
+        .bind(13, row.host)
+        .bind(14, row.pid)
+        .bind(15, row.label)
+        .bind(16, row.suite)
+        .run();
+    SB_CHECK(sqlite3_changes(db_) == 1, "{}: no run with id {}", path_, run_id);
+  });
+}
+
 void Store::add_epoch(const EpochRow& row) {
   write_transaction([&] {
     Statement(db_, path_,

@@ -118,6 +118,10 @@ class Store {
   // Deletes a run's epoch/eval/alarm/artifact rows and resets it (used by --force); `started`
   // becomes now.
   void reset_run(int64_t run_id, const std::string& config_json);
+  // Replaces run `run_id`'s row with `row` (every column but id and hash) and deletes its
+  // epoch/eval/alarm/artifact/tag rows, in one transaction (db merge: a finished run replacing
+  // an unfinished one of the same hash).
+  void overwrite_run(int64_t run_id, const RunRow& row);
 
   // Epoch rows: one transaction each; re-writing the same (run, epoch) replaces it.
   // A NaN (loss, eval value, ...) survives the round trip: SQLite stores it as NULL.

@@ -9,6 +9,8 @@
 #include <filesystem>
 
 #include "harness/core/check.h"
+#include "harness/core/files.h"
+#include "harness/core/hardware.h"
 #include "harness/core/method_spec.h"
 #include "harness/core/run_dir.h"
 #include "harness/core/text.h"
@@ -47,10 +49,16 @@ AugmentOptions augment_options(const RunConfig& config) {
 }
 
 // Writes `archive` to `final_path` atomically: a run killed while writing keeps its previous file.
+// Serialised to memory first: LibTorch's file writer throws from its destructor on a short write
+// (a full disk), which ends the process; write_file_atomically checks every write and leaves the
+// previous checkpoint in place.
 void save_atomically(torch::serialize::OutputArchive& archive, const std::string& final_path) {
-  std::string tmp = final_path + ".tmp";
-  archive.save_to(tmp);
-  fs::rename(tmp, final_path);
+  std::string bytes;
+  archive.save_to([&bytes](const void* data, size_t size) -> size_t {
+    bytes.append(static_cast<const char*>(data), size);
+    return size;
+  });
+  write_file_atomically(final_path, bytes);
 }
 
 // Rank 0's checkpoint: the model and optimiser (identical on every rank, since gradients are
@@ -156,13 +164,20 @@ std::unique_ptr<Method> build_method(const RunConfig& config, const Dataset& dat
 }
 
 // Model FLOP utilisation of an epoch: the model's training FLOPs per image times img/s, against
-// the float GEMM rate measured at the start of the run. img/s counts every rank's images; each
-// rank measured its own GEMM rate (ranks are alike).
+// the hardware's float32 peak (mfu; harness/core/hardware.h, CPUs only: on a GPU the peak is not
+// computed, so no mfu is stored) and against the float GEMM rate measured at the start of the
+// run (mfu_gemm: what this BLAS reaches, so a slow BLAS shows as mfu well below mfu_gemm).
+// img/s counts every rank's images; each rank measured its own GEMM rate (ranks are alike).
 void add_utilisation_logs(EpochReport& report, double flops_per_image, double gemm_flops,
-                          int world) {
-  report.logs["model_gflop_per_s"] = report.img_per_s * flops_per_image / 1e9;
+                          double peak_flops, int world) {
+  const double model_flops = report.img_per_s * flops_per_image;
+  report.logs["model_gflop_per_s"] = model_flops / 1e9;
   report.logs["gemm_gflop_per_s"] = gemm_flops / 1e9;
-  report.logs["mfu"] = report.img_per_s * flops_per_image / (gemm_flops * world);
+  report.logs["mfu_gemm"] = model_flops / (gemm_flops * world);
+  if (peak_flops > 0) {
+    report.logs["peak_gflop_per_s"] = peak_flops / 1e9;
+    report.logs["mfu"] = model_flops / (peak_flops * world);
+  }
 }
 
 }  // namespace
@@ -309,6 +324,8 @@ TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
   // implementation).
   const bool bf16 = config.precision == "bf16";
   const double gemm_flops = measure_gemm_flops(device, bf16);
+  const double peak_flops =
+      device.is_cpu() ? cpu_fp32_peak(this_cpu(), torch::get_num_threads()).gflops * 1e9 : 0.0;
   const double flops_per_image = training_flops_per_image(
       method->module(), method->backbone_prefix(), method->backbone()->options(), config.crops);
 
@@ -392,7 +409,7 @@ TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
     report.seconds = seconds;
     report.peak_mem = peak_memory_bytes(device);
     for (const auto& [k, v] : log_sums) report.logs[k] = v / std::max<int64_t>(1, batches);
-    add_utilisation_logs(report, flops_per_image, gemm_flops, world);
+    add_utilisation_logs(report, flops_per_image, gemm_flops, peak_flops, world);
     if (callbacks.monitor) {
       for (const auto& [k, v] : callbacks.monitor(*method, epoch)) report.logs[k] = v;
     }

@@ -2,7 +2,7 @@
 # next to swavbench, stores its figure in the bench table with the git sha, compares a second
 # invocation (same sha: nothing to compare with), and says clearly when a filter matches nothing.
 source "$(dirname "$0")/lib.sh"
-[ -x "$(dirname "$SWAVBENCH")/bench/bench_losses" ] || { echo "SKIP: no bench/bench_losses next to $SWAVBENCH (SWAVBENCH_BUILD_BENCH=OFF, or not built)"; exit 0; }
+[ -x "$(dirname "$SWAVBENCH")/bench/bench_losses" ] || fail "no bench/bench_losses next to $SWAVBENCH: scripts/test.sh configures with SWAVBENCH_BUILD_BENCH=ON and builds it"
 FILTER='BM_SimclrLoss/B:256/crops:6/D:64/'
 
 expect_exit 0 "$SWAVBENCH" bench --filter "$FILTER" --min-time 0.01 --db "$DB"
@@ -14,7 +14,21 @@ expect_in "$OUT" "img/s"
 [ "$(sql "select value > 0 from bench")" = 1 ] || fail "bench value not positive"
 [ "$(sql "select unit from bench")" = "img/s" ] || fail "unit is not img/s"
 sha="$(sql "select git_sha from bench")"
-expect_in "$("$SWAVBENCH" --version)" "$sha"
+version="$("$SWAVBENCH" --version)"
+echo "$version"
+expect_in "$version" "$sha"
+# The machine's float32 peak, the measured GEMM rate against it, and (Debian's LibTorch calls
+# OpenBLAS; PyTorch's wheels link MKL) the OpenBLAS core in use.
+expect_in "$version" "fp32 peak"
+expect_in "$version" "measured float32 GEMM"
+if grep -q "^BLAS: OpenBLAS" <<< "$version"; then
+  expect_in "$version" "OpenBLAS core: "
+  # A core the user sets is kept, and a generic one is called out with the fix.
+  generic="$(OPENBLAS_CORETYPE=Prescott "$SWAVBENCH" --version)"
+  expect_in "$generic" "OpenBLAS core: Prescott (set by OPENBLAS_CORETYPE)"
+  expect_in "$generic" "warning: OpenBLAS runs generic kernels"
+fi
+[ "$(sql "select json_extract(extra_json, '$.machine.fp32_peak_gflop_per_s') > 0 from bench")" = 1 ] || fail "no fp32 peak in the bench row"
 # The raw counters and the benchmark context travel with the row.
 [ "$(sql "select json_extract(extra_json, '$.context.num_cpus') > 0 from bench")" = 1 ] || fail "no num_cpus in extra_json"
 [ -n "$(sql "select json_extract(extra_json, '$.context.library_build_type') from bench")" ] || fail "no library_build_type"

@@ -74,6 +74,9 @@ DOM="$(cat dom.html)"
 
 # What the page shows.
 expect_in "$DOM" "swavbench report"
+# The claims come first; these runs (no ablation tags) bear on none of them yet.
+expect_in "$DOM" "<section id=\"claims\"><h2>The paper's claims</h2>"
+expect_in "$DOM" "no completed runs for side"
 for label in "supervised" "random init" "forced collapse"; do
   expect_in "$DOM" "$label"
 done
@@ -106,7 +109,7 @@ expect_in "$DOM" "Reason: $reason"
 expect_in "$DOM" "freeze the prototypes longer"
 # The paper's tables (harness/report/paper_tables.cpp), one block each.
 n_paper=$(grep -o '<div class="paper-block">' dom.html | wc -l)
-[ "$n_paper" = 6 ] || fail "expected the 6 paper tables, found $n_paper"
+[ "$n_paper" = 7 ] || fail "expected the 6 paper tables and the cost table, found $n_paper"
 
 # The screenshot: a real PNG, kept for people to look at.
 [ "$(head -c 4 "$WORK/screenshot.png" | tail -c 3)" = "PNG" ] || fail "the screenshot is not a PNG"

@@ -33,4 +33,40 @@ expect_exit 0 "$SWAVBENCH" tables --db "$DB" --format latex
 expect_in "$OUT" "\\toprule"
 expect_exit 0 "$SWAVBENCH" run smoke.lua --db "$DB" --set train_images=5000 --dry-run
 expect_in "$OUT" "cached (run #1)"
+
+# export: the supervised run's trunk for plain PyTorch, and its sidecar.
+expect_exit 0 "$SWAVBENCH" export 1 --db "$DB" --out trunk.pt
+expect_in "$OUT" "tensors, torchvision format -> trunk.pt"
+expect_in "$OUT" "BasicBlock, [1, 1, 1, 1]"
+expect_exit 0 "$SWAVBENCH" export "$(sql "select substr(hash, 1, 8) from runs where id = 1")" --db "$DB" --out full.pth --format full
+expect_in "$OUT" "sidecar -> full.json"
+/usr/bin/python3 - "$DB" <<'PY' || fail "the exported files do not load as documented"
+import json, sqlite3, sys
+import torch, torchvision
+db = sqlite3.connect(sys.argv[1])
+trunk = torch.load("trunk.pt")
+# resnet10 is torchvision's ResNet with one BasicBlock per stage: the same names, in order.
+reference = torchvision.models.resnet.ResNet(torchvision.models.resnet.BasicBlock, [1, 1, 1, 1])
+names = [k for k in reference.state_dict() if not k.startswith("fc.")]
+assert list(trunk) == names, (list(trunk)[:5], names[:5])
+assert trunk["conv1.weight"].shape == (16, 1, 3, 3), trunk["conv1.weight"].shape
+full = torch.load("full.pth")
+assert all(("backbone." + k) in full for k in trunk), "full lacks trunk tensors"
+assert any(k.startswith("classifier.") for k in full), sorted(full)[-3:]
+assert all(torch.equal(full["backbone." + k], v) for k, v in trunk.items())
+side = json.load(open("trunk.json"))
+run = db.execute("select id, hash, git_sha, config_json from runs where id = 1").fetchone()
+assert side["run"]["id"] == run[0] and side["run"]["hash"] == run[1] and side["run"]["git_sha"] == run[2]
+assert side["config"] == json.loads(run[3])
+evals = db.execute("select protocol, metric, value from evals where run_id = 1").fetchall()
+assert len(evals) > 0 and all(side["evals"][p][m] == v for p, m, v in evals), side["evals"]
+assert side["tensors"] == len(trunk) and side["trunk"]["torchvision_compatible"] is False
+weights = db.execute("select sha256 from artifacts where run_id = 1 and kind = 'weights'").fetchone()[0]
+assert side["weights_sha256"] == weights
+print("export: %d trunk tensors, %d in full, %d evals in the sidecar" % (len(trunk), len(full), len(evals)))
+PY
+expect_exit 2 "$SWAVBENCH" export 99 --db "$DB" --out x.pt
+expect_in "$OUT" "run #99 is not in $DB"
+expect_exit 2 "$SWAVBENCH" export zzzz --db "$DB" --out x.pt
+expect_in "$OUT" "no run of $DB has a hash starting with 'zzzz'"
 echo "smoke_and_cache: ok"

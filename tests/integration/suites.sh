@@ -24,6 +24,20 @@ done
 for m in SwAV SimCLR "MoCo v2" supervised; do expect_in "$(cat paper_crops.log)" "| $m |"; done
 "$SWAVBENCH" run ablation_crops.lua --db "$DB" "${tiny[@]}" > again.log 2>&1 || { cat again.log; fail "rerun failed"; }
 expect_in "$(cat again.log)" "0 run(s) trained, 9 reused"
+# The suite ends with the paper's claims its runs bear on; one seed has no spread, so no verdict.
+expect_in "$(cat crops.log)" "### The paper's claims on these runs"
+expect_in "$(cat crops.log)" "| Multi-crop improves SwAV (multicrop_swav) | dataset=fashion-mnist, subset=512"
+expect_in "$(cat crops.log)" "| MoCo v2 beats the random-init control (moco_over_random) |"
+expect_in "$(cat crops.log)" "not shown at this budget: one run on a side"
+expect_exit 0 "$SWAVBENCH" claims --db "$DB" --format csv
+expect_in "$OUT" "claim,setting,metric,A,B,ours A - B [95% interval],paper,verdict,seeds a side it would need"
+expect_in "$OUT" "SwAV beats SimCLR with multi-crop (swav_over_simclr_multicrop)"
+expect_in "$OUT" "no completed runs for side A or B yet"  # the prototype claims: that suite has not run
+expect_exit 0 "$SWAVBENCH" tables --db "$DB" --table claims
+expect_in "$OUT" "| Multi-crop improves MoCo v2 (multicrop_moco) |"
+expect_exit 0 "$SWAVBENCH" tables --db "$DB" --table cost
+expect_in "$OUT" "### Training cost per method and crop setting"
+expect_in "$OUT" "| SwAV | 2x24+4x14 |"
 
 "$SWAVBENCH" run ablation_batch.lua --db "$DB" "${tiny[@]}" > batch.log 2>&1 || { cat batch.log; fail "ablation_batch failed"; }
 for b in 64 128 256 512; do

@@ -330,7 +330,7 @@ TEST_F(PaperTableTest, UnknownTableNameListsTheSix) {
   }
   EXPECT_THROW(render_paper_tables(*store_, "Table4", paper_, "md"), InputError);
   EXPECT_EQ(paper_table_names(), (std::vector<std::string>{"linear", "semisup", "transfer", "crops",
-                                                           "batch", "prototypes"}));
+                                                           "batch", "prototypes", "cost"}));
 }
 
 TEST_F(PaperTableTest, MalformedPaperCsvNamesFileAndLine) {
@@ -463,13 +463,61 @@ TEST(TableFormat, HtmlMarkdownAndCsv) {
   EXPECT_THROW(format_table(t, "pdf"), InputError);
 }
 
+// The cost table from epoch rows, against hand-computed means; the paper's img/s per GPU beside
+// SwAV's rows only; MFU "—" for a run whose epochs logged none (a GPU run).
+TEST_F(PaperTableTest, CostTableFromEpochRows) {
+  auto add_epochs = [&](int64_t id,
+                        std::vector<std::tuple<double, double, double, std::string>> e) {
+    for (size_t i = 0; i < e.size(); ++i) {
+      const auto& [img_per_s, wait, peak_mib, extra] = e[i];
+      EpochRow row;
+      row.run_id = id;
+      row.epoch = static_cast<int>(i);
+      row.loss = 1.0;
+      row.img_per_s = img_per_s;
+      row.data_wait = wait;
+      row.peak_mem = peak_mib * (1 << 20);
+      row.extra_json = extra;
+      store_->add_epoch(row);
+    }
+  };
+  // Two SwAV multi-crop seeds: per-run means 150 and 250 img/s; MFU 20% and 30%.
+  add_epochs(add_run("a.lua", {{"seed", 0}}, {}),
+             {{100, 0.02, 500, R"({"mfu": 0.1})"}, {200, 0.04, 700, R"({"mfu": 0.3})"}});
+  add_epochs(add_run("a.lua", {{"seed", 1}}, {}), {{250, 0.01, 600, R"({"mfu": 0.3})"}});
+  // SimCLR 2x28 without an mfu log.
+  add_epochs(add_run("a.lua", {{"method", "simclr"}, {"crops", crops("2x28")}}, {}),
+             {{80, 0.5, 300, "{}"}});
+  add_run("a.lua", {{"method", "random"}}, {});  // no epochs: not a cost row
+  std::vector<PaperValue> paper = paper_;
+  paper.push_back({"cost", "SwAV", "resnet50", "", "4096", "2x224+6x96", "imagenet", "train",
+                   "img_per_s_per_gpu", 91, "64 V100"});
+  const Table t = build_paper_table(*store_, "cost", paper);
+  ASSERT_EQ(t.rows.size(), 2u);
+  const auto& swav = row_of(t, 0);
+  EXPECT_EQ(swav[0], "SwAV");
+  EXPECT_EQ(swav[6], "200.00 ± 70.71 (2)");  // 150 and 250
+  EXPECT_EQ(swav[7], "25.00 ± 7.07 (2)");    // 20 and 30
+  EXPECT_EQ(swav[8], "2.00 ± 1.41 (2)");     // 3% and 1%
+  EXPECT_EQ(swav[9], "650.00 ± 70.71 (2)");  // 700 and 600
+  EXPECT_NE(swav[10].find("91 (ImageNet, R50, bs 4096, 2x224+6x96)"), std::string::npos)
+      << swav[10];
+  const auto& simclr = row_of(t, 1);
+  EXPECT_EQ(simclr[0], "SimCLR");
+  EXPECT_EQ(simclr[6], "80.00 (1)");
+  EXPECT_EQ(simclr[7], "—");
+  EXPECT_EQ(simclr[8], "50.00 (1)");
+  EXPECT_EQ(simclr[10], "—");
+  EXPECT_TRUE(has_note(t, "64 V100"));
+}
+
 TEST_F(PaperTableTest, AllRendersTheSixTablesSeparatedByBlankLines) {
   add_run("ablation_crops.lua", json::object(), {{"knn", "top1_k20", 75.0}});
   std::string all = render_paper_tables(*store_, "all", paper_, "md");
   size_t pos = 0;
   for (const char* what :
        {"### Linear evaluation", "### Semi-supervised", "### Transfer", "### Multi-crop ablation",
-        "### Batch-size ablation", "### Prototype ablation"}) {
+        "### Batch-size ablation", "### Prototype ablation", "### Training cost"}) {
     size_t at = all.find(what, pos);
     ASSERT_NE(at, std::string::npos) << what << "\n" << all;
     if (pos > 0) {

@@ -43,6 +43,37 @@ TEST(Regress, IdenticalValuesAreOk) {
   EXPECT_FALSE(has_regression(rows));
 }
 
+// Throughput against the hardware peak: a 5x slower BLAS on the same machine is a regression;
+// a baseline made on a CPU of another peak is not compared (and says so).
+TEST(Regress, PeakRelativeThroughputComparesOnTheBaselinesMachineOnly) {
+  auto peak_row = [](double mfu, double peak) {
+    MetricValue m = metric(MetricKind::throughput, mfu, 0.4);
+    m.info = {{"img_per_s", 100.0}, {"peak_gflop_per_s", peak}};
+    return m;
+  };
+  MetricMap base = baseline_metrics();
+  base["swav/mfu"] = peak_row(0.30, 63.88);
+  MetricMap slow_blas = baseline_metrics();
+  slow_blas["swav/mfu"] = peak_row(0.06, 63.88);
+  MetricMap same_machine = base;
+  EXPECT_EQ(drop_rows_of_another_peak(same_machine, slow_blas), "");
+  EXPECT_EQ(row(compare_metrics(same_machine, slow_blas), "swav/mfu").verdict, Verdict::regression);
+
+  MetricMap other_machine = slow_blas;
+  other_machine["swav/mfu"] = peak_row(0.06, 371.2);
+  MetricMap b = base;
+  const std::string note = drop_rows_of_another_peak(b, other_machine);
+  EXPECT_NE(note.find("swav/mfu not compared: the baseline's fp32 peak is 63.9 GFLOP/s, this "
+                      "machine's 371.2"),
+            std::string::npos)
+      << note;
+  EXPECT_EQ(b.count("swav/mfu"), 0u);
+  EXPECT_EQ(b.size(), 3u);  // the other rows stay
+  auto rows = compare_metrics(b, other_machine);
+  EXPECT_EQ(row(rows, "swav/mfu").verdict, Verdict::added);
+  EXPECT_FALSE(has_regression(rows));
+}
+
 TEST(Regress, AccuracyIsAbsolutePointsAndOneSided) {
   MetricMap now = baseline_metrics();
   now["swav/knn.top1_k20"].value = 59.1;  // -0.9 pt: within 1.0
