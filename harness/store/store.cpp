@@ -317,6 +317,25 @@ std::vector<EvalRow> read_evals(Statement& query) {
   return rows;
 }
 
+// Every runs column but id and hash, as parameters ?2 to ?16 (insert_run, overwrite_run).
+Statement& bind_run_columns(Statement& statement, const RunRow& row) {
+  return statement.bind(2, row.config_json)
+      .bind(3, row.method)
+      .bind(4, row.status)
+      .bind(5, row.reason)
+      .bind(6, row.started)
+      .bind(7, row.finished)
+      .bind(8, row.git_sha)
+      .bind(9, row.torch_version)
+      .bind(10, row.device)
+      .bind(11, row.world_size)
+      .bind(12, row.per_device_batch)
+      .bind(13, row.host)
+      .bind(14, row.pid)
+      .bind(15, row.label)
+      .bind(16, row.suite);
+}
+
 std::string or_now(const std::string& timestamp) {
   return timestamp.empty() ? utc_now_iso8601() : timestamp;
 }
@@ -436,23 +455,7 @@ int64_t Store::insert_run(RunRow& row) {
         "finished, git_sha, torch_version, device, world_size, per_device_batch, "
         "host, pid, label, suite) "
         "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)");
-    insert.bind(1, row.hash)
-        .bind(2, row.config_json)
-        .bind(3, row.method)
-        .bind(4, row.status)
-        .bind(5, row.reason)
-        .bind(6, row.started)
-        .bind(7, row.finished)
-        .bind(8, row.git_sha)
-        .bind(9, row.torch_version)
-        .bind(10, row.device)
-        .bind(11, row.world_size)
-        .bind(12, row.per_device_batch)
-        .bind(13, row.host)
-        .bind(14, row.pid)
-        .bind(15, row.label)
-        .bind(16, row.suite)
-        .run();
+    bind_run_columns(insert.bind(1, row.hash), row).run();
     id = sqlite3_last_insert_rowid(db_);
   });
   row.id = id;
@@ -540,28 +543,12 @@ void Store::overwrite_run(int64_t run_id, const RunRow& row) {
           "DELETE FROM run_tags WHERE run_id = ?1"}) {
       Statement(db_, path_, child_delete).bind(1, run_id).run();
     }
-    Statement(db_, path_,
-              "UPDATE runs SET config_json = ?2, method = ?3, status = ?4, reason = ?5, "
-              "started = ?6, finished = ?7, git_sha = ?8, torch_version = ?9, device = ?10, "
-              "world_size = ?11, per_device_batch = ?12, host = ?13, pid = ?14, label = ?15, "
-              "suite = ?16 WHERE id = ?1")
-        .bind(1, run_id)
-        .bind(2, row.config_json)
-        .bind(3, row.method)
-        .bind(4, row.status)
-        .bind(5, row.reason)
-        .bind(6, row.started)
-        .bind(7, row.finished)
-        .bind(8, row.git_sha)
-        .bind(9, row.torch_version)
-        .bind(10, row.device)
-        .bind(11, row.world_size)
-        .bind(12, row.per_device_batch)
-        .bind(13, row.host)
-        .bind(14, row.pid)
-        .bind(15, row.label)
-        .bind(16, row.suite)
-        .run();
+    Statement update(db_, path_,
+                     "UPDATE runs SET config_json = ?2, method = ?3, status = ?4, reason = ?5, "
+                     "started = ?6, finished = ?7, git_sha = ?8, torch_version = ?9, "
+                     "device = ?10, world_size = ?11, per_device_batch = ?12, host = ?13, "
+                     "pid = ?14, label = ?15, suite = ?16 WHERE id = ?1");
+    bind_run_columns(update.bind(1, run_id), row).run();
     SB_CHECK(sqlite3_changes(db_) == 1, "{}: no run with id {}", path_, run_id);
   });
 }
