@@ -711,7 +711,9 @@ Table build_cost_table(Store& store, const std::vector<PaperValue>& paper) {
       "img/s: training images per second over all ranks, the mean over a run's epochs (data "
       "loading and augmentation included); data-wait: the share of that time the step waited "
       "for the loader; peak MiB: the largest peak resident (CPU) or allocated (CUDA) memory of "
-      "any epoch. Cells are mean ± sample std (n runs).");
+      "any epoch. On a CPU that is the process's peak so far (ru_maxrss never decreases), so a "
+      "run trained after a larger one in the same invocation shows the larger one's peak. Cells "
+      "are mean ± sample std (n runs).");
   t.notes.push_back(
       "MFU: the model's training FLOPs per image (3 x forward, every crop) times img/s, over the "
       "hardware's dense float32 peak for the cores in use (swavbench --version shows the "
