@@ -165,6 +165,12 @@ int do_bench(const BenchArgs& args) {
   };
   std::vector<Line> table;
   int failures = 0, stored = 0;
+  // The hardware's float32 peak for the cores the benchmarks could use, beside their figures.
+  const CpuDescription cpu = this_cpu();
+  const PeakEstimate peak =
+      cpu_fp32_peak(cpu, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  const json machine = {
+      {"cpu", cpu.model_name}, {"fp32_peak_gflop_per_s", peak.gflops}, {"peak_basis", peak.basis}};
   for (const auto& [exe, names] : plan) {
     const std::string exe_name = exe.filename().string();
     const std::string out_json = tmp.path() + "/" + exe_name + ".json";
@@ -189,13 +195,6 @@ int do_bench(const BenchArgs& args) {
       continue;
     }
     json context = doc.value("context", json::object());
-    // The hardware's float32 peak for the cores the benchmark could use, beside its figures.
-    const CpuDescription cpu = this_cpu();
-    const PeakEstimate peak =
-        cpu_fp32_peak(cpu, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-    const json machine = {{"cpu", cpu.model_name},
-                          {"fp32_peak_gflop_per_s", peak.gflops},
-                          {"peak_basis", peak.basis}};
     for (const json& b : doc["benchmarks"]) {
       const std::string name = b.value("name", "?");
       if (b.value("error_occurred", false)) {

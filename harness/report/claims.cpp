@@ -23,12 +23,6 @@ namespace {
 const std::vector<std::string> kClaimColumns{"id", "kind",  "bound", "metrics", "a",
                                              "b",  "match", "paper", "source",  "claim"};
 
-std::string join_list(const std::vector<std::string>& items, const std::string& separator) {
-  std::string out;
-  for (size_t i = 0; i < items.size(); ++i) out += (i ? separator : "") + items[i];
-  return out;
-}
-
 std::vector<std::string> split_list(const std::string& text) {
   std::vector<std::string> out;
   size_t start = 0;
@@ -133,12 +127,12 @@ std::vector<ClaimSpec> read_claims_csv(const std::string& path) {
     std::vector<std::string> f = split_paper_csv_line(line, where);
     if (!header_seen) {
       SB_INPUT_CHECK(f == kClaimColumns, "{}: the header must be '{}'", where,
-                     join_list(kClaimColumns, ","));
+                     join_strings(kClaimColumns, ","));
       header_seen = true;
       continue;
     }
     SB_INPUT_CHECK(f.size() == kClaimColumns.size(), "{}: {} fields, expected {} ({})", where,
-                   f.size(), kClaimColumns.size(), join_list(kClaimColumns, ","));
+                   f.size(), kClaimColumns.size(), join_strings(kClaimColumns, ","));
     ClaimSpec c;
     c.id = f[0];
     SB_INPUT_CHECK(!c.id.empty(), "{}: the claim has no id", where);
@@ -174,7 +168,7 @@ std::vector<ClaimSpec> read_claims_csv(const std::string& path) {
     claims.push_back(std::move(c));
   }
   SB_INPUT_CHECK(header_seen, "{}: empty; expected the header '{}'", path,
-                 join_list(kClaimColumns, ","));
+                 join_strings(kClaimColumns, ","));
   return claims;
 }
 
@@ -362,7 +356,7 @@ std::vector<ClaimResult> evaluate_claims(Store& store, const std::vector<ClaimSp
       }
       if (res.metric.empty()) {
         res.note = fmt::format("the runs of this setting have none of: {}",
-                               join_list(claim.metrics, ", "));
+                               join_strings(claim.metrics, ", "));
         for (const RunFacts* r : a_runs) res.a_hashes.push_back(r->hash);
         for (const RunFacts* r : b_runs) res.b_hashes.push_back(r->hash);
         results.push_back(std::move(res));
@@ -381,12 +375,13 @@ std::vector<ClaimResult> evaluate_claims(Store& store, const std::vector<ClaimSp
     if (results.size() == before) {
       ClaimResult res;
       res.claim = &claim;
-      res.note = a_total == 0 || b_total == 0 ? fmt::format("no completed runs for side {} yet",
-                                                            a_total == 0 && b_total == 0 ? "A or B"
-                                                            : a_total == 0               ? "A"
-                                                                                         : "B")
-                                              : "no setting has runs on both sides (" +
-                                                    join_list(claim.match, ", ") + " must agree)";
+      res.note = a_total == 0 || b_total == 0
+                     ? fmt::format("no completed runs for side {} yet", a_total == 0 && b_total == 0
+                                                                            ? "A or B"
+                                                                        : a_total == 0 ? "A"
+                                                                                       : "B")
+                     : "no setting has runs on both sides (" + join_strings(claim.match, ", ") +
+                           " must agree)";
       results.push_back(std::move(res));
     }
   }

@@ -947,5 +947,8 @@ std::string run_config_text(const json& config, const std::string& key) {
 }
 bool crops_are_multi(const std::string& crops_text) { return is_multi_crop(crops_text); }
 std::string eval_row_key(const EvalRow& row) { return eval_key(row); }
+std::string join_strings(const std::vector<std::string>& items, const std::string& separator) {
+  return join(items, separator);
+}
 
 }  // namespace swavbench

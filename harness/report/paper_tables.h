@@ -48,5 +48,7 @@ std::vector<std::string> split_paper_csv_line(const std::string& line, const std
 std::string run_config_text(const nlohmann::json& config, const std::string& key);
 bool crops_are_multi(const std::string& crops_text);
 std::string eval_row_key(const EvalRow& row);
+// The items with `separator` between them.
+std::string join_strings(const std::vector<std::string>& items, const std::string& separator);
 
 }  // namespace swavbench
