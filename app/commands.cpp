@@ -144,7 +144,9 @@ struct RunArgs {
   int threads = 0;
   bool list_keys = false;
   int nproc = 1;
-  std::string shard;              // "I/N" (1 <= I <= N); empty: SLURM's array variables, or none
+  std::string shard;  // "I/N" (1 <= I <= N); empty: SLURM's array variables, or none
+  LuaRunOptions lua;  // the script's sandbox limits
+  int64_t lua_memory_mib = LuaRunOptions{}.memory_limit_bytes >> 20;
   std::vector<std::string> argv;  // the command line, for the ranks --nproc starts
 };
 
@@ -271,7 +273,9 @@ int do_run(const RunArgs& args) {
   RunDriver driver(store, options);
   auto t0 = std::chrono::steady_clock::now();
   try {
-    run_lua_file(script, driver);
+    LuaRunOptions lua = args.lua;
+    lua.memory_limit_bytes = args.lua_memory_mib << 20;
+    run_lua_file(script, driver, lua);
     driver.finish(script);
   } catch (...) {
     // Let the other ranks go home; when they are gone already this fails, which changes nothing.
@@ -296,7 +300,7 @@ int do_run(const RunArgs& args) {
 }
 
 int do_db_runs(const std::string& db) {
-  Store store(db);
+  Store store(db, StoreAccess::kReadOnly);
   std::cout << fmt::format("{:>4}  {:<16}  {:<10}  {:<11}  {:<20}  {:<20}  {}\n", "id", "hash",
                            "method", "status", "label", "started", "finished");
   for (const auto& r : store.runs())
@@ -305,16 +309,16 @@ int do_db_runs(const std::string& db) {
   return kExitOk;
 }
 
-int do_db_show(const std::string& db, int64_t id) {
-  Store store(db);
-  auto r = store.run_by_id(id);
-  SB_INPUT_CHECK(r.has_value(), "run #{} is not in {}", id, db);
+int do_db_show(const std::string& db, const std::string& name) {
+  Store store(db, StoreAccess::kReadOnly);
+  const RunRow r = find_run(store, name, "db show");
+  const int64_t id = r.id;
   std::cout << fmt::format(
       "run #{} [{}] {} — {}{}\n  label {}\n  suite {}\n  started {}  finished {}\n  git {}  "
       "torch {}  device {}  world {}  per-device batch {}  host {}  pid {}\n  config {}\n",
-      r->id, r->hash, r->method, r->status, r->reason.empty() ? "" : " (" + r->reason + ")",
-      r->label, r->suite, r->started, r->finished, r->git_sha, r->torch_version, r->device,
-      r->world_size, r->per_device_batch, r->host, r->pid, r->config_json);
+      r.id, r.hash, r.method, r.status, r.reason.empty() ? "" : " (" + r.reason + ")", r.label,
+      r.suite, r.started, r.finished, r.git_sha, r.torch_version, r.device, r.world_size,
+      r.per_device_batch, r.host, r.pid, r.config_json);
   std::cout << "  epochs:\n";
   for (const auto& e : store.epochs(id))
     std::cout << fmt::format(
@@ -395,6 +399,14 @@ int run_cli(int argc, char** argv) {
   run->add_option("--shard", run_args.shard,
                   "I/N: train and evaluate only this slice of the script's runs, into its own "
                   "--db (default from SLURM_ARRAY_TASK_ID / _COUNT / _MIN when set)");
+  run->add_option("--lua-memory-mib", run_args.lua_memory_mib,
+                  "memory the script itself may hold, in MiB (training's is not counted)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))
+      ->capture_default_str();
+  run->add_option("--lua-seconds", run_args.lua.time_limit_seconds,
+                  "wall time the script's own Lua code may run (time in bench.* is not counted)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   run_args.argv.assign(argv, argv + argc);
 
   std::string db = default_db_path();
@@ -402,9 +414,9 @@ int run_cli(int argc, char** argv) {
   dbcmd->add_option("--db", db, "results database")->capture_default_str();
   dbcmd->require_subcommand(1);
   CLI::App* db_runs = dbcmd->add_subcommand("runs", "list runs");
-  int64_t show_id = 0;
+  std::string show_id;
   CLI::App* db_show = dbcmd->add_subcommand("show", "one run: config, provenance, epochs, evals");
-  db_show->add_option("id", show_id, "run id")->required();
+  db_show->add_option("run", show_id, "run id, or its hash (a unique prefix will do)")->required();
   std::string merge_out;
   std::vector<std::string> merge_inputs;
   CLI::App* db_merge =
@@ -462,6 +474,11 @@ int run_cli(int argc, char** argv) {
   voc_eval->add_option("--root", voc_root, "VOC2007 folder (Annotations/, ImageSets/)")->required();
   voc_eval->add_option("--split", voc_split, "image set")->capture_default_str();
   voc_eval->add_option("--detections", voc_detections, "folder of results files")->required();
+  std::string voc_format = "md";
+  voc_eval
+      ->add_option("--format", voc_format,
+                   "md (a table), json or csv (full precision, for programs)")
+      ->capture_default_str();
   MakeImageFolderOptions folder;
   CLI::App* make_folder = data->add_subcommand(
       "make-imagefolder", "write Fashion-MNIST items as RGB JPEG scenes in the ImageFolder layout");
@@ -508,7 +525,7 @@ int run_cli(int argc, char** argv) {
       SB_INPUT_CHECK(!claims_file.empty(),
                      "claims: results/claims.csv was not found here or in {}; give --claims FILE",
                      swavbench_source_dir());
-      Store store(claims_db);
+      Store store(claims_db, StoreAccess::kReadOnly);
       std::cout << format_table(claims_table(evaluate_claims(store, read_claims_csv(claims_file))),
                                 claims_format);
       return kExitOk;
@@ -517,15 +534,15 @@ int run_cli(int argc, char** argv) {
     if (*db_show) return do_db_show(db, show_id);
     if (*db_merge) return do_db_merge(merge_out, merge_inputs);
     if (*make_voc) return run_make_voc(voc_out, voc_seed, voc_train, voc_test);
-    if (*voc_eval) return run_voc_eval(voc_root, voc_split, voc_detections);
+    if (*voc_eval) return run_voc_eval(voc_root, voc_split, voc_detections, voc_format);
     if (*make_folder) return run_make_imagefolder(folder);
     if (*db_export) {
-      Store store(db);
+      Store store(db, StoreAccess::kReadOnly);
       std::cout << store.export_csv();
       return kExitOk;
     }
     if (*tables) {
-      Store store(tables_db);
+      Store store(tables_db, StoreAccess::kReadOnly);
       if (paper_table == "claims") {
         const std::string claims_csv = default_claims_csv();
         SB_INPUT_CHECK(!claims_csv.empty(),

@@ -29,7 +29,9 @@ int run_make_voc(const std::string& out, uint64_t seed, int train_images, int te
 }
 
 int run_voc_eval(const std::string& root, const std::string& split,
-                 const std::string& detections_dir) {
+                 const std::string& detections_dir, const std::string& format) {
+  SB_INPUT_CHECK(format == "md" || format == "json" || format == "csv",
+                 "voc-eval: --format must be md, json or csv, got '{}'", format);
   SB_INPUT_CHECK(!root.empty(), "voc-eval: --root is empty");
   SB_INPUT_CHECK(std::filesystem::is_directory(detections_dir),
                  "voc-eval: --detections '{}' is not a folder", detections_dir);
@@ -37,6 +39,10 @@ int run_voc_eval(const std::string& root, const std::string& split,
   VocDataset data(root, split, classes);
   MapResult result =
       voc_map(data.annotations(), classes, read_devkit_detections(detections_dir, split, classes));
+  if (format != "md") {
+    fmt::print("{}", format_map_data(result, format));
+    return 0;
+  }
   fmt::print("VOC07 detection AP (IoU 0.5) of {} on {} ({}, {} images)\n\n", detections_dir, root,
              split, data.size());
   fmt::print("{}", format_map_table(result));

@@ -32,27 +32,6 @@ struct ExportArgs {
   std::string db = default_db_path();
 };
 
-// A run named by its id ("12") or by its hash or a prefix of it that only one run has.
-RunRow find_run(Store& store, const std::string& db, const std::string& name) {
-  SB_INPUT_CHECK(!name.empty(), "export: name a run by its id or hash (swavbench db runs)");
-  if (std::all_of(name.begin(), name.end(), [](unsigned char c) { return std::isdigit(c); })) {
-    auto row = store.run_by_id(std::stoll(name));
-    SB_INPUT_CHECK(row.has_value(), "export: run #{} is not in {} (swavbench db --db {} runs)",
-                   name, db, db);
-    return *row;
-  }
-  std::vector<RunRow> matches;
-  for (const RunRow& r : store.runs())
-    if (r.hash.rfind(name, 0) == 0) matches.push_back(r);
-  SB_INPUT_CHECK(!matches.empty(), "export: no run of {} has a hash starting with '{}'", db, name);
-  SB_INPUT_CHECK(matches.size() == 1,
-                 "export: {} runs of {} have hashes starting with '{}' (#{} [{}], #{} [{}]...): "
-                 "give more of the hash or the run id",
-                 matches.size(), db, name, matches[0].id, matches[0].hash, matches[1].id,
-                 matches[1].hash);
-  return matches[0];
-}
-
 json run_provenance(const RunRow& r) {
   return {{"id", r.id},
           {"hash", r.hash},
@@ -73,8 +52,8 @@ json run_provenance(const RunRow& r) {
 int do_export(const ExportArgs& args) {
   SB_INPUT_CHECK(fs::exists(args.db), "export: database {} does not exist", args.db);
   const ExportFormat format = parse_export_format(args.format);
-  Store store(args.db);
-  const RunRow row = find_run(store, args.db, args.run);
+  Store store(args.db, StoreAccess::kReadOnly);
+  const RunRow row = find_run(store, args.run, "export");
   SB_INPUT_CHECK(row.status == kStatusDone,
                  "export: run #{} [{}] is {}, not done: only a finished run's weights are "
                  "exported (`swavbench run` resumes it)",

@@ -62,7 +62,7 @@ Subcommand add_report_command(CLI::App& app) {
             options.claims_csv = default_claims_csv();
             options.plots.group_by = args->group_by;
             if (!args->metrics.empty()) options.plots.ablation_metrics = args->metrics;
-            Store store(args->db);
+            Store store(args->db, StoreAccess::kReadOnly);
             ReportSummary s = write_html_report(store, options);
             std::cout << fmt::format("report: {} run(s), {} plot(s), {} alarm(s) -> {}\n", s.runs,
                                      s.plots, s.alarms, s.index_html);

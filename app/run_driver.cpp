@@ -4,7 +4,10 @@
 #include <torch/version.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -43,6 +46,49 @@ json handle_json(const RunRow& row, bool cached) {
           {"cached", cached},
           {"label", row.label},
           {"config", json::parse(row.config_json)}};
+}
+
+// Typed reads of a bench.table / bench.dataset key: a wrong type or range is an InputError that
+// names the script line, the function, the key and what would be right (not a JSON library
+// message). An empty Lua table arrives as {} and counts as an empty list.
+std::string api_string(const json& spec, const char* api, const char* key, const std::string& def,
+                       const std::string& where) {
+  if (!spec.contains(key)) return def;
+  SB_INPUT_CHECK(spec[key].is_string(), "{}: {} key '{}' must be a string, got {}", where, api, key,
+                 spec[key].dump());
+  return spec[key].get<std::string>();
+}
+
+std::vector<std::string> api_string_list(const json& spec, const char* api, const char* key,
+                                         const char* example, const std::string& where) {
+  std::vector<std::string> out;
+  if (!spec.contains(key)) return out;
+  const json& v = spec[key];
+  if (v.is_object() && v.empty()) return out;
+  const bool ok =
+      v.is_array() && std::all_of(v.begin(), v.end(), [](const json& e) { return e.is_string(); });
+  SB_INPUT_CHECK(ok, "{}: {} key '{}' must be a list of strings like {}, got {}", where, api, key,
+                 example, v.dump());
+  for (const auto& e : v) out.push_back(e.get<std::string>());
+  return out;
+}
+
+int64_t api_integer(const json& spec, const char* api, const char* key, int64_t def, int64_t lo,
+                    int64_t hi, const std::string& where) {
+  if (!spec.contains(key)) return def;
+  const json& v = spec[key];
+  const bool whole_float = v.is_number_float() && std::isfinite(v.get<double>()) &&
+                           std::floor(v.get<double>()) == v.get<double>() &&
+                           std::fabs(v.get<double>()) < 9.2e18;
+  SB_INPUT_CHECK(v.is_number_integer() || whole_float, "{}: {} key '{}' must be an integer, got {}",
+                 where, api, key, v.dump());
+  const int64_t i =
+      v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX)
+          ? INT64_MAX
+          : (v.is_number_integer() ? v.get<int64_t>() : static_cast<int64_t>(v.get<double>()));
+  SB_INPUT_CHECK(i >= lo && i <= hi, "{}: {} key '{}' must be in [{}, {}], got {}", where, api, key,
+                 lo, hi, v.dump());
+  return i;
 }
 
 // `tags = {"crops", ...}` of a bench.pretrain table: names made of letters, digits and _ . : -
@@ -369,10 +415,25 @@ std::string RunDriver::table(const json& spec, const std::string& where) {
     }
   }
   TableSpec t;
-  t.title = spec.value("title", "");
-  t.format = spec.value("format", "md");
-  if (spec.contains("by")) t.by = spec["by"].get<std::vector<std::string>>();
-  if (spec.contains("metrics")) t.metrics = spec["metrics"].get<std::vector<std::string>>();
+  t.title = api_string(spec, "bench.table", "title", "", where);
+  t.format = api_string(spec, "bench.table", "format", "md", where);
+  SB_INPUT_CHECK(t.format == "md" || t.format == "csv" || t.format == "latex" || t.format == "html",
+                 "{}: bench.table key 'format' must be one of md, csv, latex, html, got \"{}\"",
+                 where, t.format);
+  t.by = api_string_list(spec, "bench.table", "by", "{\"method\", \"crops\"}", where);
+  t.metrics = api_string_list(spec, "bench.table", "metrics", "{\"knn.top1_k20\"}", where);
+  if (spec.contains("runs")) {
+    const json& runs = spec["runs"];
+    const bool list = (runs.is_array()) || (runs.is_object() && runs.empty());
+    SB_INPUT_CHECK(list && std::all_of(runs.begin(), runs.end(),
+                                       [](const json& r) {
+                                         return r.is_object() && r.contains("hash") &&
+                                                r["hash"].is_string();
+                                       }),
+                   "{}: bench.table key 'runs' must be a list of run handles (what "
+                   "bench.pretrain returns), e.g. {{ run_a, run_b }}",
+                   where);
+  }
   if (options_.dry_run) return fmt::format("plan: table '{}'\n", t.title);
   if (options_.shards > 1)
     return fmt::format(
@@ -381,8 +442,6 @@ std::string RunDriver::table(const json& spec, const std::string& where) {
         t.title, options_.shard, options_.shards);
   if (spec.contains("runs")) {
     for (const auto& r : spec["runs"]) {
-      SB_INPUT_CHECK(r.is_object() && r.contains("hash"),
-                     "{}: bench.table's runs must be run handles", where);
       auto row = store_.run_by_hash(r["hash"].get<std::string>());
       SB_INPUT_CHECK(row.has_value(), "{}: run [{}] is not in the store", where,
                      r["hash"].get<std::string>());
@@ -412,7 +471,7 @@ json RunDriver::param(const std::string& name, const json& default_value,
 void RunDriver::log(const std::string& line) { std::cout << line << "\n" << std::flush; }
 
 json RunDriver::dataset(const json& spec, const std::string& where) {
-  SB_INPUT_CHECK(spec.is_object() && spec.value("kind", "") == "fashion-voc",
+  SB_INPUT_CHECK(spec.is_object() && spec.contains("kind") && spec["kind"] == "fashion-voc",
                  "{}: bench.dataset knows kind = \"fashion-voc\" (Fashion-MNIST scenes in the "
                  "VOC2007 layout), got {}",
                  where, spec.dump());
@@ -422,8 +481,13 @@ json RunDriver::dataset(const json& spec, const std::string& where) {
       throw InputError(fmt::format("{}: unknown bench.dataset key '{}' (kind, train, test, seed)",
                                    where, it.key()));
   }
-  const int train = spec.value("train", 2000), test = spec.value("test", 1000);
-  const uint64_t seed = spec.value("seed", 0);
+  // make-voc's own limit is 999,999 images in all (six-digit VOC ids).
+  const int train =
+      static_cast<int>(api_integer(spec, "bench.dataset", "train", 2000, 2, 999998, where));
+  const int test =
+      static_cast<int>(api_integer(spec, "bench.dataset", "test", 1000, 1, 999999 - train, where));
+  const uint64_t seed =
+      static_cast<uint64_t>(api_integer(spec, "bench.dataset", "seed", 0, 0, INT64_MAX, where));
   fs::path root = fs::path(options_.runs_dir).parent_path() /
                   fmt::format("datasets/fashion-voc-s{}-{}-{}", seed, train, test);
   // The set is written into a temporary folder and renamed, so a killed run never leaves a

@@ -395,10 +395,13 @@ EvalProtocol voc_det_protocol() {
             Detection d;
             d.image_id = a.image_id;
             d.score = box.score;
-            d.xmin = std::clamp(static_cast<float>(box.x0 * sx) + 1, 1.0f, w);
-            d.ymin = std::clamp(static_cast<float>(box.y0 * sy) + 1, 1.0f, h);
-            d.xmax = std::clamp(static_cast<float>(box.x1 * sx), d.xmin, w);
-            d.ymax = std::clamp(static_cast<float>(box.y1 * sy), d.ymin, h);
+            // In float, as before Detection held doubles: the scores stay bit-identical.
+            const float xmin = std::clamp(static_cast<float>(box.x0 * sx) + 1, 1.0f, w);
+            const float ymin = std::clamp(static_cast<float>(box.y0 * sy) + 1, 1.0f, h);
+            d.xmin = xmin;
+            d.ymin = ymin;
+            d.xmax = std::clamp(static_cast<float>(box.x1 * sx), xmin, w);
+            d.ymax = std::clamp(static_cast<float>(box.y1 * sy), ymin, h);
             detections[classes[box.label]].push_back(d);
           }
         }

@@ -12,10 +12,14 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <unordered_map>
 
 #include "harness/core/check.h"
+#include "harness/core/escape.h"
+#include "harness/core/text.h"
 
 namespace swavbench {
 namespace {
@@ -75,12 +79,62 @@ std::string results_path(const std::string& dir, const std::string& split,
   return (fs::path(dir) / fmt::format("comp4_det_{}_{}.txt", split, class_name)).string();
 }
 
-bool parse_float(const std::string& text, float* value) {
+bool parse_double(const std::string& text, double* value) {
   if (text.empty()) return false;
   char* end = nullptr;
   errno = 0;
-  *value = std::strtof(text.c_str(), &end);
+  *value = std::strtod(text.c_str(), &end);
   return errno == 0 && end == text.c_str() + text.size() && std::isfinite(*value);
+}
+
+// The devkit stops when a class's results file is missing; reading that as "no detections"
+// would report AP 0 for a wrong --split, a wrong folder or a misspelt class name. The message
+// says which files are missing and what the folder holds instead.
+void check_every_class_has_a_file(const std::string& dir, const std::string& split,
+                                  const std::vector<std::string>& classes) {
+  std::error_code ec;
+  std::vector<std::string> missing;
+  for (const std::string& name : classes)
+    if (!fs::exists(results_path(dir, split, name), ec)) missing.push_back(name);
+  if (missing.empty()) return;
+  // What is there: comp4_det_<split>_<class>.txt names, split at the last '_' (class names
+  // have none; split names may).
+  std::set<std::string> other_splits;
+  std::vector<std::string> unknown_classes;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string file = entry.path().filename().string();
+    const std::string prefix = "comp4_det_", suffix = ".txt";
+    if (file.size() <= prefix.size() + suffix.size() || file.rfind(prefix, 0) != 0 ||
+        file.compare(file.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    const std::string stem =
+        file.substr(prefix.size(), file.size() - prefix.size() - suffix.size());
+    const size_t cut = stem.rfind('_');
+    if (cut == std::string::npos) continue;
+    const std::string file_split = stem.substr(0, cut), file_class = stem.substr(cut + 1);
+    if (file_split != split) {
+      other_splits.insert(file_split);
+    } else if (std::find(classes.begin(), classes.end(), file_class) == classes.end()) {
+      unknown_classes.push_back(file_class);
+    }
+  }
+  std::string hints;
+  if (missing.size() == classes.size() && !other_splits.empty()) {
+    hints += fmt::format("; the folder has results for split {} (is --split {} right?)",
+                         fmt::join(other_splits, ", "), split);
+  }
+  for (const std::string& name : unknown_classes) {
+    const std::string close = closest_match(name, missing);
+    hints +=
+        close.empty()
+            ? fmt::format("; comp4_det_{}_{}.txt is not a class of this dataset", split, name)
+            : fmt::format("; comp4_det_{}_{}.txt: did you mean class '{}'?", split, name, close);
+  }
+  throw InputError(fmt::format(
+      "{}: {} of {} classes have no results file ({}: expected {}){}. The devkit needs one file "
+      "per class, empty for a class without detections",
+      dir, missing.size(), classes.size(), fmt::join(missing, ", "),
+      fs::path(results_path(dir, split, missing.front())).filename().string(), hints));
 }
 
 std::string percent(double ap) {
@@ -193,11 +247,12 @@ std::map<std::string, std::vector<Detection>> read_devkit_detections(
                  "{}: detection results directory not found (expected comp4_det_{}_<class>.txt "
                  "files in it)",
                  dir, split);
+  check_every_class_has_a_file(dir, split, classes);
   std::map<std::string, std::vector<Detection>> result;
   for (const std::string& name : classes) {
     std::vector<Detection>& out = result[name];
     const std::string path = results_path(dir, split, name);
-    if (!fs::exists(path, ec)) continue;
+    SB_INPUT_CHECK(!fs::is_directory(path, ec), "{}: is a directory, not a results file", path);
     std::ifstream in(path);
     SB_INPUT_CHECK(in.is_open(), "{}: cannot open: {}", path, std::strerror(errno));
     std::string line;
@@ -214,10 +269,10 @@ std::map<std::string, std::vector<Detection>> read_devkit_detections(
                      line);
       Detection det;
       det.image_id = tokens[0];
-      float* const values[] = {&det.score, &det.xmin, &det.ymin, &det.xmax, &det.ymax};
+      double* const values[] = {&det.score, &det.xmin, &det.ymin, &det.xmax, &det.ymax};
       const char* const names[] = {"score", "xmin", "ymin", "xmax", "ymax"};
       for (int k = 0; k < 5; ++k) {
-        SB_INPUT_CHECK(parse_float(tokens[k + 1], values[k]),
+        SB_INPUT_CHECK(parse_double(tokens[k + 1], values[k]),
                        "{}:{}: {} '{}' is not a finite number", path, number, names[k],
                        tokens[k + 1]);
       }
@@ -263,6 +318,38 @@ std::string format_map_table(const MapResult& result) {
     text += fmt::format("\nNo positives (AP undefined, left out of the mAP): {}.\n",
                         fmt::join(result.skipped_classes, ", "));
   }
+  return text;
+}
+
+std::string format_map_data(const MapResult& result, const std::string& format) {
+  SB_INPUT_CHECK(format == "json" || format == "csv",
+                 "voc-eval: --format must be md, json or csv, got '{}'", format);
+  auto number = [](double v) { return std::isnan(v) ? nlohmann::json() : nlohmann::json(v); };
+  if (format == "json") {
+    nlohmann::json out = {{"iou_threshold", 0.5},
+                          {"map_11point", number(result.map_11point)},
+                          {"map_area", number(result.map_area)},
+                          {"skipped_classes", result.skipped_classes},
+                          {"per_class", nlohmann::json::array()}};
+    for (const auto& [name, ap] : result.per_class) {
+      out["per_class"].push_back({{"class", name},
+                                  {"positives", ap.positives},
+                                  {"detections", ap.detections},
+                                  {"true_positives", ap.true_positives},
+                                  {"ignored", ap.ignored},
+                                  {"ap_11point", number(ap.ap_11point)},
+                                  {"ap_area", number(ap.ap_area)}});
+    }
+    return out.dump(2) + "\n";
+  }
+  // Shortest round-trip text: reading a field back gives the same double.
+  auto field = [](double v) { return std::isnan(v) ? std::string() : fmt::format("{}", v); };
+  std::string text = "class,positives,detections,true_positives,ignored,ap_11point,ap_area\n";
+  for (const auto& [name, ap] : result.per_class) {
+    text += fmt::format("{},{},{},{},{},{},{}\n", csv_field(name), ap.positives, ap.detections,
+                        ap.true_positives, ap.ignored, field(ap.ap_11point), field(ap.ap_area));
+  }
+  text += fmt::format("mAP,,,,,{},{}\n", field(result.map_11point), field(result.map_area));
   return text;
 }
 

@@ -30,10 +30,12 @@
 
 namespace swavbench {
 
+// Double, as the devkit reads results files (textread's %f is a MATLAB double): parsed as
+// float, scores 1e-10 apart would tie and a box at exactly IoU 0.5 could round to either side.
 struct Detection {
   std::string image_id;
-  float score = 0;
-  float xmin = 0, ymin = 0, xmax = 0, ymax = 0;  // VOC convention: 1-based, inclusive
+  double score = 0;
+  double xmin = 0, ymin = 0, xmax = 0, ymax = 0;  // VOC convention: 1-based, inclusive
 };
 
 struct ApResult {
@@ -63,8 +65,10 @@ MapResult voc_map(const std::vector<VocAnnotation>& gt, const std::vector<std::s
                   double iou_threshold = 0.5);
 
 // Devkit results files: <dir>/comp4_det_<split>_<class>.txt, one line per detection,
-// "image_id score xmin ymin xmax ymax". A missing class file means no detections for that class
-// (its key maps to an empty vector); a missing directory or a malformed line is an InputError
+// "image_id score xmin ymin xmax ymax", numbers read as double. Every class needs its file (an
+// empty file is a class without detections): a missing one is an InputError, as the devkit
+// stops on it, that names the missing files and what the folder holds instead (results of
+// another split, a misspelt class). A missing directory or a malformed line is an InputError
 // naming the path (and file:line).
 std::map<std::string, std::vector<Detection>> read_devkit_detections(
     const std::string& dir, const std::string& split, const std::vector<std::string>& classes);
@@ -78,6 +82,12 @@ void write_devkit_detections(
 // Markdown table: per-class positives, detections, AP by both rules (percent), and the mAP row;
 // a note names the classes left out for lack of positives.
 std::string format_map_table(const MapResult& result);
+
+// The same result at full precision for programs: "json" (an object with per_class, map_11point,
+// map_area, skipped_classes; an undefined AP is null) or "csv" (one row per class and a final
+// "mAP" row; an undefined AP is an empty field). APs are fractions in [0, 1], written in their
+// shortest round-trip form.
+std::string format_map_data(const MapResult& result, const std::string& format);
 
 // Classification AP as VOCevalcls: `labels` in {1, -1, 0}; 0 (difficult) is ignored, neither
 // positive nor negative. eleven_point = true gives the VOC2007 rule, false the area rule. NaN when

@@ -31,6 +31,7 @@ test_packages=(
   python3-torch               # independent float64 references run by the tests
   python3-torchvision         # the ResNet key-name and export tests load into torchvision itself
   clang-format
+  clang libclang-rt-14-dev    # the sanitizer build: ASan + UBSan, libFuzzer (scripts/test-sanitize.sh)
   chromium                    # the report test renders the HTML page headless
   texlive-latex-base texlive-latex-recommended  # a test compiles `tables --format latex` (booktabs)
 )

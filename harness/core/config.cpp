@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <set>
 
 #include "harness/core/check.h"
@@ -30,22 +31,53 @@ struct Binding {
 template <typename T>
 T read_as(const json& v, const std::string& key, const std::string& where);
 
-template <>
-int64_t read_as<int64_t>(const json& v, const std::string& key, const std::string& where) {
-  if (v.is_number_integer()) return v.get<int64_t>();
-  if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>())
-    return static_cast<int64_t>(v.get<double>());
+// Integers arrive from Lua as JSON integers or as whole floats (Lua 5.4 keeps 1e3 a float).
+// A value outside the field's range is refused, never narrowed: a cast would turn
+// batch_size = 4294967360 into 64 and silently reuse a cached batch-64 run.
+int64_t read_integer(const json& v, const std::string& key, const std::string& where, int64_t lo,
+                     int64_t hi) {
+  auto out_of_range = [&]() {
+    return InputError(fmt::format("{}: config key '{}' must be an integer in [{}, {}], got {}",
+                                  where, key, lo, hi, describe(v)));
+  };
+  if (v.is_number_unsigned()) {
+    if (v.get<uint64_t>() > static_cast<uint64_t>(hi)) throw out_of_range();
+    return static_cast<int64_t>(v.get<uint64_t>());
+  }
+  if (v.is_number_integer()) {
+    const int64_t i = v.get<int64_t>();
+    if (i < lo || i > hi) throw out_of_range();
+    return i;
+  }
+  if (v.is_number_float()) {
+    const double d = v.get<double>();
+    if (std::isfinite(d) && std::floor(d) == d) {
+      // 2^63 is exactly representable; every double below it converts without overflow.
+      if (d < static_cast<double>(lo) || d >= 9223372036854775808.0 || static_cast<int64_t>(d) > hi)
+        throw out_of_range();
+      return static_cast<int64_t>(d);
+    }
+  }
   throw InputError(
       fmt::format("{}: config key '{}' must be an integer, got {}", where, key, describe(v)));
 }
+
+template <>
+int64_t read_as<int64_t>(const json& v, const std::string& key, const std::string& where) {
+  return read_integer(v, key, where, std::numeric_limits<int64_t>::min(),
+                      std::numeric_limits<int64_t>::max());
+}
 template <>
 int read_as<int>(const json& v, const std::string& key, const std::string& where) {
-  return static_cast<int>(read_as<int64_t>(v, key, where));
+  return static_cast<int>(read_integer(v, key, where, std::numeric_limits<int>::min(),
+                                       std::numeric_limits<int>::max()));
 }
 template <>
 double read_as<double>(const json& v, const std::string& key, const std::string& where) {
   SB_INPUT_CHECK(v.is_number(), "{}: config key '{}' must be a number, got {}", where, key,
                  describe(v));
+  SB_INPUT_CHECK(std::isfinite(v.get<double>()), "{}: config key '{}' must be finite, got {}",
+                 where, key, describe(v));
   return v.get<double>();
 }
 template <>
@@ -358,14 +390,48 @@ void validate_config(const RunConfig& c, const std::string& where) {
   SB_INPUT_CHECK(c.momentum >= 0 && c.momentum < 1, "{}: 'momentum' must be in [0, 1)", where);
   SB_INPUT_CHECK(c.moco_momentum >= 0 && c.moco_momentum < 1,
                  "{}: 'moco_momentum' must be in [0, 1)", where);
+  SB_INPUT_CHECK(c.width <= 16,
+                 "{}: config key 'width' must be at most 16 (ResNet-50w5 is 5), got {}", where,
+                 c.width);
+  positive("base_lr", c.base_lr);
+  positive("trust_coefficient", c.trust_coefficient);
+  positive("collapse_margin", c.collapse_margin);
+  positive("collapse_patience", c.collapse_patience);
+  auto non_negative = [&](const char* key, double v) {
+    SB_INPUT_CHECK(v >= 0, "{}: config key '{}' must be >= 0, got {}", where, key, v);
+  };
+  non_negative("final_lr", c.final_lr);
+  non_negative("start_warmup", c.start_warmup);
+  non_negative("weight_decay", c.weight_decay);
+  non_negative("freeze_prototypes_iters", c.freeze_prototypes_iters);
+  non_negative("queue_start_epoch", c.queue_start_epoch);
+  non_negative("moco_queue", c.moco_queue);
+  SB_INPUT_CHECK(c.load_size == 0 || (c.load_size >= 8 && c.load_size <= 4096),
+                 "{}: config key 'load_size' must be 0 (unset) or in [8, 4096] pixels, got {}",
+                 where, c.load_size);
   SB_INPUT_CHECK(c.queue_length >= 0, "{}: 'queue_length' must be >= 0", where);
   SB_INPUT_CHECK(c.knn_every >= 0, "{}: 'knn_every' must be >= 0 (0 = off)", where);
   SB_INPUT_CHECK(c.hidden_dim >= 0, "{}: 'hidden_dim' must be >= 0", where);
+  constexpr int kMaxUpsampling = 8;
+  int source_size = 4096;
+  std::string source_what = "imagefolder without load_size";
+  if (c.dataset == "fashion-mnist") source_size = 28, source_what = "Fashion-MNIST";
+  if (c.dataset == "cifar10") source_size = 32, source_what = "CIFAR-10";
+  if (c.dataset == "imagefolder" && c.load_size > 0)
+    source_size = c.load_size, source_what = "imagefolder decoded at load_size";
   for (size_t i = 0; i < c.crops.size(); ++i) {
     const auto& s = c.crops[i];
-    SB_INPUT_CHECK(s.count >= 1, "{}: crops[{}].count must be >= 1, got {}", where, i + 1, s.count);
+    SB_INPUT_CHECK(s.count >= 1 && s.count <= 64, "{}: crops[{}].count must be in [1, 64], got {}",
+                   where, i + 1, s.count);
     SB_INPUT_CHECK(s.size >= 4, "{}: crops[{}].size must be >= 4 pixels, got {}", where, i + 1,
                    s.size);
+    // RandomResizedCrop may upsample (CIFAR to 224 for an ImageNet trunk is common), but a crop
+    // far beyond the images' own size only interpolates and can ask for terabytes.
+    SB_INPUT_CHECK(s.size <= kMaxUpsampling * source_size,
+                   "{}: crops[{}].size {} is more than {}x the images' size {} ({}); the largest "
+                   "crop that makes sense here is {}",
+                   where, i + 1, s.size, kMaxUpsampling, source_size, source_what,
+                   kMaxUpsampling * source_size);
     SB_INPUT_CHECK(s.min_scale > 0 && s.min_scale <= s.max_scale && s.max_scale <= 1,
                    "{}: crops[{}] needs 0 < min_scale <= max_scale <= 1, got ({}, {})", where,
                    i + 1, s.min_scale, s.max_scale);

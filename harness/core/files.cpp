@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "harness/core/check.h"
+#include "harness/core/fault.h"
 
 extern char** environ;
 
@@ -31,7 +32,15 @@ TempDir::~TempDir() {
   fs::remove_all(path_, ignored);
 }
 
+void check_input_file(const std::string& path, const std::string& what) {
+  std::error_code ec;
+  SB_INPUT_CHECK(fs::exists(path, ec), "{} {} not found", what, path);
+  SB_INPUT_CHECK(!fs::is_directory(path, ec), "{} {} is a directory; give the path of the file",
+                 what, path);
+}
+
 std::string read_file(const std::string& path) {
+  check_input_file(path, "file");
   std::ifstream in(path, std::ios::binary);
   SB_INPUT_CHECK(in.good(), "cannot read {}", path);
   std::stringstream text;
@@ -71,6 +80,7 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
   }
   if (::fsync(fd) != 0) fail(fd, "flush to the disk");
   if (::close(fd) != 0) fail(-1, "close");
+  fault_point("atomic-write-before-rename");
   if (::rename(tmp.c_str(), path.c_str()) != 0) fail(-1, "rename its temporary file");
 }
 

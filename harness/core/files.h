@@ -24,6 +24,11 @@ class TempDir {
 };
 
 // The whole file; an InputError naming the path when it cannot be opened.
+// A file the user named (a CSV, a baseline, a script): an InputError naming `what` and the
+// path when it does not exist or is a directory (an ifstream opens a directory and reads
+// nothing, which would surface later as "empty").
+void check_input_file(const std::string& path, const std::string& what);
+
 std::string read_file(const std::string& path);
 
 // Writes (truncates) the file; an Error naming the path when it cannot be written in full.

@@ -108,7 +108,7 @@ PretrainResult Runner::pretrain(const PretrainRequest& request,
 
   const int64_t run_id = row.id;
   TrainCallbacks callbacks;
-  callbacks.on_epoch = [&](const EpochReport& r) {
+  auto epoch_row = [run_id](const EpochReport& r) {
     EpochRow e;
     e.run_id = run_id;
     e.epoch = r.epoch;
@@ -118,8 +118,18 @@ PretrainResult Runner::pretrain(const PretrainRequest& request,
     e.data_wait = r.data_wait;
     e.peak_mem = r.peak_mem;
     e.extra_json = nlohmann::json(r.logs).dump();
-    store_.add_epoch(e);
+    return e;
+  };
+  callbacks.on_epoch = [&](const EpochReport& r) {
+    store_.add_epoch(epoch_row(r));
     observer_.on_epoch(row, r);
+  };
+  // The checkpoint is written before the row: a kill between the two leaves the row missing,
+  // and the checkpoint's own record of the epoch fills it in.
+  callbacks.on_epoch_restored = [&](const EpochReport& r) {
+    for (const EpochRow& e : store_.epochs(run_id))
+      if (e.epoch == r.epoch) return;
+    store_.add_epoch(epoch_row(r));
   };
   callbacks.on_alarm = [&](const std::string& kind, int epoch, const std::string& reason,
                            const std::string& advice) {

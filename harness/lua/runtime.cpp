@@ -1,7 +1,13 @@
 #include "harness/lua/runtime.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <filesystem>
@@ -9,8 +15,10 @@
 #include <iostream>
 #include <iterator>
 #include <lua.hpp>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 
 #include "harness/core/check.h"
 #include "harness/lua/driver.h"
@@ -27,6 +35,90 @@ constexpr const char* kSandboxHint =
 // How often the count hook fires: rare enough to cost nothing measurable, frequent enough that
 // a small test limit still trips promptly.
 constexpr int64_t kHookInterval = 10'000;
+// Count events enforce the limits; line events keep Runtime::last_line.
+constexpr int kHookMask = LUA_MASKCOUNT | LUA_MASKLINE;
+
+// Wall time spent running Lua code: paused while a bench.* function runs (training is not the
+// script's time). Shared with the watchdog thread, hence the mutex.
+class LuaClock {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  void resume() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (running_) return;
+    running_ = true;
+    since_ = Clock::now();
+  }
+  void pause() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!running_) return;
+    running_ = false;
+    before_ += std::chrono::duration<double>(Clock::now() - since_).count();
+  }
+  double seconds() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return before_ +
+           (running_ ? std::chrono::duration<double>(Clock::now() - since_).count() : 0.0);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  bool running_ = false;
+  Clock::time_point since_;
+  double before_ = 0;
+};
+
+// Stops a script stuck where no hook fires (a C function such as a pathological string.find
+// that never returns to Lua): once the Lua clock is past the limit by `grace`, it writes the
+// error and ends the process with exit code 2. Nothing is being recorded at that moment: time
+// inside bench.* functions does not run the clock.
+class Watchdog {
+ public:
+  Watchdog(const LuaClock& clock, const std::atomic<int>& last_line, double limit_seconds,
+           std::string script)
+      : clock_(clock), last_line_(last_line), limit_(limit_seconds), script_(std::move(script)) {
+    if (limit_ > 0) thread_ = std::thread([this] { watch(); });
+  }
+  ~Watchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+
+ private:
+  void watch() {
+    const double grace = std::max(1.0, limit_ / 2);
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!wake_.wait_for(lock, std::chrono::milliseconds(50), [this] { return stop_; })) {
+      if (clock_.seconds() <= limit_ + grace) continue;
+      const int line = last_line_.load();
+      const std::string message = fmt::format(
+          "swavbench: error: {}: the Lua time limit of {:g} s was exceeded inside a call that "
+          "does not return to Lua (a string.find/match/gsub pattern that backtracks without "
+          "end?); stopped after {:.1f} s of Lua time\n",
+          line > 0 ? fmt::format("{}:{}", script_, line) : script_, limit_, clock_.seconds());
+      // Another thread holds the Lua state, so no exception can unwind it: write and leave.
+      const ssize_t ignored = ::write(STDERR_FILENO, message.data(), message.size());
+      (void)ignored;
+      std::_Exit(2);
+    }
+  }
+
+  const LuaClock& clock_;
+  const std::atomic<int>& last_line_;
+  const double limit_;
+  const std::string script_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stop_ = false;
+  std::thread thread_;
+};
 
 // Everything the C functions need, reachable from the lua_State through its extra space (one
 // pointer, LUA_EXTRASPACE) so no registry lookup is needed on each call.
@@ -35,6 +127,22 @@ struct Runtime {
   int64_t instruction_limit = 0;
   int64_t instructions_executed = 0;
   int hook_interval = 1;
+  // Memory: what the allocator has handed out, and the limit. Beyond the limit allocations
+  // still succeed up to memory_hard_limit, so that the hook (armed by the allocator) can stop
+  // the script at its next instruction with its FILE:LINE; only beyond that are they refused
+  // (a Lua memory error, reported with the last line seen).
+  int64_t memory_used = 0;
+  int64_t memory_limit = 0;
+  int64_t memory_hard_limit = 0;
+  int64_t memory_refused_bytes = 0;
+  bool memory_exceeded = false;
+  lua_State* main_state = nullptr;  // set once the sandbox is built: the allocator arms its hook
+  LuaClock clock;
+  double time_limit = 0;
+  // The line of the script's own chunk that runs now (a line hook keeps it), for the messages
+  // of limits that Lua reports without a location: a refused allocation, the watchdog.
+  std::string chunk_name;
+  std::atomic<int> last_line{0};
   // A driver failure that is not bad input (a run failed). It is kept so it can be rethrown
   // with its own type once the script has unwound; turning it into a Lua error string alone
   // would make the CLI report it as bad input (exit 2 instead of 1).
@@ -55,7 +163,15 @@ void attach_runtime(lua_State* L, Runtime* runtime) {
 
 class OwnedLuaState {
  public:
-  OwnedLuaState() : L_(luaL_newstate()) {}
+  OwnedLuaState(lua_Alloc allocator, void* allocator_data)
+      : L_(lua_newstate(allocator, allocator_data)) {
+    // luaL_newstate's panic handler; never reached, as every call runs under lua_pcall.
+    if (L_ != nullptr)
+      lua_atpanic(L_, [](lua_State* L) {
+        std::fprintf(stderr, "swavbench: Lua panic: %s\n", lua_tostring(L, -1));
+        return 0;
+      });
+  }
   ~OwnedLuaState() {
     if (L_ != nullptr) lua_close(L_);
   }
@@ -133,7 +249,10 @@ int run_guarded(lua_State* L, const Body& body) {
 // results, or raises the driver's failure as a Lua error at the caller's line.
 template <typename Body>
 int call_driver(lua_State* L, const Body& body) {
+  Runtime& runtime = runtime_of(L);
+  runtime.clock.pause();
   int result_count = run_guarded(L, body);
+  runtime.clock.resume();
   if (result_count < 0) return lua_error(L);
   return result_count;
 }
@@ -152,25 +271,84 @@ int traceback_handler(lua_State* L) {
   return 1;
 }
 
-// [-0, +0] Count hook. Count hooks only fire on Lua instructions, so time inside bench.* C
-// functions is free, as runtime.h promises.
-void instruction_count_hook(lua_State* L, lua_Debug* /*unused*/) {
-  Runtime& runtime = runtime_of(L);
-  runtime.instructions_executed += runtime.hook_interval;
-  if (runtime.instructions_executed <= runtime.instruction_limit) return;
-  // From now on raise on every instruction: a pcall that catches the error returns into a
-  // frame whose next instruction raises again, so `while true do pcall(loop) end` still ends.
+void limits_hook(lua_State* L, lua_Debug* frame);
+
+// [-0, +0] Raises `message` at the running line. From now on the hook fires on every
+// instruction: a pcall that catches the error returns into a frame whose next instruction raises
+// again, so `while true do pcall(loop) end` still ends. lua_error longjmps, so no C++ object may
+// be alive here or in the caller: the message is a plain char buffer.
+[[noreturn]] void raise_limit(lua_State* L, Runtime& runtime, const char* message) {
   if (runtime.hook_interval != 1) {
     runtime.hook_interval = 1;
-    lua_sethook(L, instruction_count_hook, LUA_MASKCOUNT, 1);
+    lua_sethook(L, limits_hook, kHookMask, 1);
   }
   // Level 0 inside a hook is the Lua function that was running (hooks get no frame of their
   // own), so this names the looping line.
   luaL_where(L, 0);
-  lua_pushfstring(L, "instruction limit of %I exceeded (an endless loop?)",
-                  static_cast<lua_Integer>(runtime.instruction_limit));
+  lua_pushstring(L, message);
   lua_concat(L, 2);
   lua_error(L);
+  std::abort();  // lua_error does not return
+}
+
+// [-0, +0] Count hook: the instruction, memory and time limits; line hook: Runtime::last_line.
+// Count hooks only fire on Lua instructions, so time inside bench.* C functions is free, as
+// runtime.h promises.
+void limits_hook(lua_State* L, lua_Debug* frame) {
+  Runtime& runtime = runtime_of(L);
+  if (frame->event == LUA_HOOKLINE) {
+    lua_getinfo(L, "S", frame);
+    if (runtime.chunk_name == frame->source) runtime.last_line.store(frame->currentline);
+    return;
+  }
+  runtime.instructions_executed += runtime.hook_interval;
+  char message[160];
+  if (runtime.instructions_executed > runtime.instruction_limit) {
+    std::snprintf(message, sizeof message, "instruction limit of %lld exceeded (an endless loop?)",
+                  static_cast<long long>(runtime.instruction_limit));
+    raise_limit(L, runtime, message);
+  }
+  if (runtime.memory_exceeded) {
+    std::snprintf(message, sizeof message,
+                  "memory limit of %lld MiB exceeded (the script holds %lld MiB)",
+                  static_cast<long long>(runtime.memory_limit >> 20),
+                  static_cast<long long>(runtime.memory_used >> 20));
+    raise_limit(L, runtime, message);
+  }
+  if (runtime.time_limit > 0 && runtime.clock.seconds() > runtime.time_limit) {
+    std::snprintf(message, sizeof message,
+                  "time limit of %g s for Lua code exceeded (an endless loop?)",
+                  runtime.time_limit);
+    raise_limit(L, runtime, message);
+  }
+}
+
+// lua_Alloc with a budget (LuaRunOptions::memory_limit_bytes). `ud` is the Runtime.
+void* limited_alloc(void* ud, void* block, size_t old_size, size_t new_size) {
+  Runtime& runtime = *static_cast<Runtime*>(ud);
+  if (block == nullptr) old_size = 0;  // then old_size is the kind of object, not a size
+  if (new_size == 0) {
+    std::free(block);
+    runtime.memory_used -= static_cast<int64_t>(old_size);
+    return nullptr;
+  }
+  const int64_t after =
+      runtime.memory_used - static_cast<int64_t>(old_size) + static_cast<int64_t>(new_size);
+  if (new_size > old_size && after > runtime.memory_limit) {
+    // Stop the script at its next instruction. lua_sethook only sets fields and trap flags, so
+    // it is safe here, in the middle of whatever is allocating.
+    if (runtime.main_state != nullptr) lua_sethook(runtime.main_state, limits_hook, kHookMask, 1);
+    runtime.hook_interval = 1;
+    runtime.memory_exceeded = true;
+    if (after > runtime.memory_hard_limit) {
+      runtime.memory_refused_bytes =
+          std::max(runtime.memory_refused_bytes, static_cast<int64_t>(new_size));
+      return nullptr;
+    }
+  }
+  void* grown = std::realloc(block, new_size);
+  if (grown != nullptr) runtime.memory_used = after;
+  return grown;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -222,6 +400,28 @@ int lua_sandboxed_load(lua_State* L) {
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
   lua_call(L, argument_count, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+// [-?, +1] setmetatable without finalizers: Lua runs __gc with hooks off, so a finalizer that
+// loops would escape every limit. (A __gc field added to a metatable later is ignored by Lua:
+// only the field present at setmetatable marks an object for finalization.) Upvalue 1: the
+// base library's setmetatable.
+int lua_sandboxed_setmetatable(lua_State* L) {
+  if (lua_type(L, 2) == LUA_TTABLE) {
+    lua_pushliteral(L, "__gc");
+    const bool has_gc = lua_rawget(L, 2) != LUA_TNIL;
+    lua_pop(L, 1);
+    if (has_gc) {
+      return luaL_error(L,
+                        "__gc finalizers are not available in the swavbench sandbox (Lua runs "
+                        "them where no time limit can stop them) %s",
+                        kSandboxHint);
+    }
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
   return lua_gettop(L);
 }
 
@@ -431,6 +631,9 @@ int open_sandbox(lua_State* L) {
   lua_getglobal(L, "load");
   lua_pushcclosure(L, lua_sandboxed_load, 1);
   lua_setglobal(L, "load");
+  lua_getglobal(L, "setmetatable");
+  lua_pushcclosure(L, lua_sandboxed_setmetatable, 1);
+  lua_setglobal(L, "setmetatable");
 
   // The real os library lives only on the stack while its three harmless functions are copied.
   lua_createtable(L, 0, 3);
@@ -467,11 +670,15 @@ void run_chunk(const std::string& code, const std::string& lua_chunk_name,
   runtime.instruction_limit = options.instruction_limit;
   runtime.hook_interval =
       static_cast<int>(std::clamp<int64_t>(options.instruction_limit, 1, kHookInterval));
+  runtime.memory_limit = options.memory_limit_bytes;
+  runtime.memory_hard_limit = options.memory_limit_bytes +
+                              std::max<int64_t>(int64_t{64} << 20, options.memory_limit_bytes / 4);
+  runtime.time_limit = options.time_limit_seconds;
 
   int status = LUA_OK;
   std::string error_message;
   {
-    OwnedLuaState state;
+    OwnedLuaState state(limited_alloc, &runtime);
     lua_State* L = state.get();
     if (L == nullptr) throw Error("cannot create a Lua state: out of memory");
     attach_runtime(L, &runtime);
@@ -479,16 +686,22 @@ void run_chunk(const std::string& code, const std::string& lua_chunk_name,
     lua_pushcfunction(L, open_sandbox);
     status = lua_pcall(L, 0, 0, 0);
     if (status == LUA_OK) {
-      lua_sethook(L, instruction_count_hook, LUA_MASKCOUNT, runtime.hook_interval);
+      runtime.chunk_name = lua_chunk_name;
+      Watchdog watchdog(runtime.clock, runtime.last_line, runtime.time_limit, display_name);
+      runtime.main_state = L;
+      runtime.clock.resume();
+      lua_sethook(L, limits_hook, kHookMask, runtime.hook_interval);
       lua_pushcfunction(L, traceback_handler);
       int handler_index = lua_gettop(L);
       status = luaL_loadbufferx(L, code.data(), code.size(), lua_chunk_name.c_str(), "t");
       if (status == LUA_OK) status = lua_pcall(L, 0, 0, handler_index);
+      runtime.clock.pause();
     }
     if (status != LUA_OK) {
       const char* message = lua_tostring(L, -1);
       error_message = message != nullptr ? message : "(error object is not a string)";
     }
+    runtime.main_state = nullptr;
   }
 
   if (status == LUA_OK) return;  // a run failure the script caught with pcall was its choice
@@ -497,6 +710,17 @@ void run_chunk(const std::string& code, const std::string& lua_chunk_name,
     std::rethrow_exception(runtime.run_failure);
   }
   if (status == LUA_ERRMEM) {
+    // Lua reports a refused allocation without a location (the message handler does not run
+    // for memory errors): name the last line the runtime saw.
+    const int line = runtime.last_line.load();
+    if (runtime.memory_refused_bytes > 0) {
+      throw InputError(fmt::format(
+          "{}: memory limit of {} MiB exceeded: an allocation of {} MiB was refused (the script "
+          "holds {} MiB)",
+          line > 0 ? fmt::format("{}:{}", display_name, line) : display_name,
+          runtime.memory_limit >> 20, runtime.memory_refused_bytes >> 20,
+          runtime.memory_used >> 20));
+    }
     throw Error("out of memory running Lua script " + display_name + ": " + error_message);
   }
   throw InputError(error_message);

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/core/check.h"
+#include "harness/core/files.h"
 #include "harness/core/provenance.h"
 #include "harness/report/paper_tables.h"
 
@@ -113,6 +114,7 @@ std::string signed_number(double v) { return fmt::format("{:+.2f}", v); }
 }  // namespace
 
 std::vector<ClaimSpec> read_claims_csv(const std::string& path) {
+  check_input_file(path, "claims file");
   std::ifstream in(path);
   SB_INPUT_CHECK(in.good(), "cannot read the claims file {}", path);
   std::vector<ClaimSpec> claims;

@@ -12,7 +12,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -23,6 +25,7 @@
 #include "harness/core/check.h"
 #include "harness/core/config.h"
 #include "harness/core/escape.h"
+#include "harness/core/files.h"
 #include "harness/core/method_spec.h"
 #include "harness/core/text.h"
 #include "harness/report/table.h"
@@ -95,7 +98,15 @@ std::vector<std::pair<int, int>> parse_crops(const std::string& text) {
     size_t x = part.find('x');
     if (x == std::string::npos || !all_digits(part.substr(0, x)) || !all_digits(part.substr(x + 1)))
       return {};
-    out.emplace_back(std::stoi(part.substr(0, x)), std::stoi(part.substr(x + 1)));
+    // from_chars, not stoi: "2x99999999999" is not of that form either, not an exception.
+    int count = 0, size = 0;
+    const std::string count_text = part.substr(0, x), size_text = part.substr(x + 1);
+    const auto parsed_count =
+        std::from_chars(count_text.data(), count_text.data() + count_text.size(), count);
+    const auto parsed_size =
+        std::from_chars(size_text.data(), size_text.data() + size_text.size(), size);
+    if (parsed_count.ec != std::errc() || parsed_size.ec != std::errc()) return {};
+    out.emplace_back(count, size);
     if (plus == std::string::npos) break;
     start = plus + 1;
   }
@@ -508,7 +519,7 @@ const PaperValue* match_paper(const std::vector<PaperValue>& paper, const Want& 
         std::make_tuple(p.arch.find("-w") == std::string::npos ? 1 : 0,  // not widened
                         crops_match ? 1 : 0, !w.epochs.empty() && p.epochs == w.epochs ? 1 : 0,
                         !w.batch.empty() && p.batch == w.batch ? 1 : 0,
-                        all_digits(p.epochs) ? std::stod(p.epochs) : 0.0);
+                        all_digits(p.epochs) ? std::strtod(p.epochs.c_str(), nullptr) : 0.0);
     if (!best || score > best_score) {  // ties: the first row in the file
       best = &p;
       best_score = score;
@@ -560,6 +571,7 @@ std::string voc_data_name(const std::string& root) {
 // ---------------------------------------------------------------- public
 
 std::vector<PaperValue> read_paper_csv(const std::string& path) {
+  check_input_file(path, "published values file");
   std::ifstream in(path);
   SB_INPUT_CHECK(in.good(), "{}: cannot read the published reference values", path);
   std::vector<PaperValue> out;

@@ -3,6 +3,9 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -163,6 +166,24 @@ std::string sql_excerpt(const std::string& sql) {
   }
   if (primary_code == SQLITE_NOTADB) {
     throw InputError(fmt::format("{} is not a swavbench database: {}", path, message));
+  }
+  // SQLite reports ENOSPC during a write as a generic "disk I/O error" (or, when it noticed
+  // itself, "database or disk is full"); say what the user has to fix. The transaction was
+  // rolled back, so everything recorded before is intact.
+  const bool no_space =
+      primary_code == SQLITE_FULL ||
+      (primary_code == SQLITE_IOERR && db != nullptr && sqlite3_system_errno(db) == ENOSPC);
+  if (no_space) {
+    throw Error(fmt::format(
+        "{}: {}: the disk is full (No space left on device); nothing recorded before was lost: "
+        "free space and run the command again",
+        path, what));
+  }
+  if (primary_code == SQLITE_READONLY) {
+    throw InputError(fmt::format(
+        "{}: {}: the database is read-only ({}); give --db a writable path, or use a command "
+        "that only reads it (db runs, db show, tables, claims, report, export)",
+        path, what, message));
   }
   throw Error(fmt::format("{}: {}: {}", path, what, message));
 }
@@ -342,30 +363,126 @@ std::string or_now(const std::string& timestamp) {
 
 }  // namespace
 
-Store::Store(const std::string& path) : path_(path) {
+namespace {
+
+// A file: URI for `path` (sqlite3_open_v2 with SQLITE_OPEN_URI); only the characters that URIs
+// give a meaning need escaping.
+std::string file_uri(const std::string& path, const std::string& query) {
+  std::string uri = "file:";
+  for (const char c : path) {
+    if (c == '%' || c == '?' || c == '#') {
+      uri += fmt::format("%{:02X}", static_cast<unsigned char>(c));
+    } else {
+      uri += c;
+    }
+  }
+  return uri + "?" + query;
+}
+
+// True when nothing can be created next to `path` (a read-only mount, or a folder without write
+// permission): a WAL database there cannot get its -shm file.
+bool folder_is_read_only(const std::string& path) {
+  std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (parent.empty()) parent = ".";
+  return ::access(parent.c_str(), W_OK) != 0 && (errno == EROFS || errno == EACCES);
+}
+
+std::string read_only_folder_message(const std::string& path) {
+  return fmt::format(
+      "cannot write results database {}: its folder is read-only; give --db a path in a writable "
+      "folder (or copy the file there), or use a command that only reads it (db runs, db show, "
+      "tables, claims, report, export)",
+      path);
+}
+
+}  // namespace
+
+Store::Store(const std::string& path, StoreAccess access) : path_(path) {
   SB_INPUT_CHECK(!path.empty(), "the results database path is empty");
-  create_parent_directories(path);
-  const int rc =
-      sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
-  if (rc != SQLITE_OK) {
+  std::error_code ignored;
+  SB_INPUT_CHECK(!std::filesystem::is_directory(path, ignored),
+                 "results database {} is a directory; give the path of a .sqlite file", path);
+  const bool read_only = access == StoreAccess::kReadOnly;
+  if (read_only) {
+    SB_INPUT_CHECK(std::filesystem::exists(path, ignored),
+                   "results database {} does not exist (`swavbench run SUITE --db {}` creates it)",
+                   path, path);
+  } else if (!std::filesystem::exists(path, ignored)) {
+    SB_INPUT_CHECK(!folder_is_read_only(path), "{}", read_only_folder_message(path));
+    create_parent_directories(path);
+  }
+  auto open = [&](const std::string& name, int flags) {
+    const int rc = sqlite3_open_v2(name.c_str(), &db_, flags, nullptr);
+    if (rc == SQLITE_OK) return;
     const std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     sqlite3_close_v2(db_);
     db_ = nullptr;
+    if (!read_only && folder_is_read_only(path)) throw InputError(read_only_folder_message(path));
     throw InputError(fmt::format("cannot open results database {}: {}", path, message));
+  };
+  // In a read-only folder a WAL database cannot be opened the usual way (SQLite needs to create
+  // its -shm file), so it is opened as immutable: nobody can write it through this folder.
+  const bool immutable = read_only && folder_is_read_only(path);
+  if (read_only) {
+    open(file_uri(path, immutable ? "immutable=1" : "mode=ro"),
+         SQLITE_OPEN_READONLY | SQLITE_OPEN_URI);
+  } else {
+    open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   }
   // The destructor does not run when a constructor throws, so close by hand.
   try {
     sqlite3_extended_result_codes(db_, 1);
     sqlite3_busy_timeout(db_, kBusyTimeoutMs);
+    // Identify the file before changing anything in it: the first read fails on a file that is
+    // not a database, and a foreign SQLite database is refused before the journal mode switch
+    // below would rewrite its header.
+    const int version = schema_version();
+    check_not_newer(path_, version);
+    if (version == 0) {
+      Statement foreign_objects(
+          db_, path_, "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'");
+      foreign_objects.step();
+      SB_INPUT_CHECK(foreign_objects.int_at(0) == 0,
+                     "{} is a SQLite database but not a swavbench database (it has no meta "
+                     "table); refusing to add tables to it",
+                     path_);
+      SB_INPUT_CHECK(!read_only, "{} is empty: not a swavbench database yet", path_);
+    }
+    if (read_only && version < kSchemaVersion && !folder_is_read_only(path_)) {
+      // An older swavbench database where it can be written: migrate it as the writing
+      // commands would, so that reading it after an upgrade needs no extra step.
+      sqlite3_close_v2(db_);
+      db_ = nullptr;
+      open(path, SQLITE_OPEN_READWRITE);
+      sqlite3_extended_result_codes(db_, 1);
+      sqlite3_busy_timeout(db_, kBusyTimeoutMs);
+    } else if (read_only) {
+      SB_INPUT_CHECK(version == kSchemaVersion,
+                     "{} has schema version {}, older than this build's {}; migrating it needs "
+                     "write access: run any writing command on it (e.g. `swavbench db merge "
+                     "COPY.sqlite {}`) in a writable folder",
+                     path_, version, kSchemaVersion, path_);
+      return;
+    }
     // Switching to WAL needs a brief exclusive lock, which processes opening a fresh file at
-    // the same moment can contend for. This is also the first read of the file, so a file that
-    // is not a database fails here.
+    // the same moment can contend for.
     retry_while_busy(path_, [&] { exec("PRAGMA journal_mode=WAL"); });
     exec("PRAGMA foreign_keys=ON");
     // In WAL mode NORMAL loses at most the last commits on power loss, never consistency, and
     // skips an fsync per epoch row.
     exec("PRAGMA synchronous=NORMAL");
     migrate();
+  } catch (const InputError&) {
+    sqlite3_close_v2(db_);
+    db_ = nullptr;
+    throw;
+  } catch (const Error&) {
+    sqlite3_close_v2(db_);
+    db_ = nullptr;
+    // SQLite says "unable to open database file" when it cannot create the -shm or -wal file
+    // next to the database.
+    if (!read_only && folder_is_read_only(path_)) throw InputError(read_only_folder_message(path_));
+    throw;
   } catch (...) {
     sqlite3_close_v2(db_);
     db_ = nullptr;
@@ -786,6 +903,44 @@ std::string Store::export_csv() {
                        csv_field(query.text_at(6)), query.real_at(7));
   }
   return csv;
+}
+
+RunRow find_run(Store& store, const std::string& name, const std::string& command) {
+  const std::string& db = store.path();
+  SB_INPUT_CHECK(!name.empty(), "{}: name a run by its id or hash (swavbench db --db {} runs)",
+                 command, db);
+  // Digits name a run id first; a hash prefix may be all digits too, so it is tried next.
+  const bool digits =
+      std::all_of(name.begin(), name.end(), [](unsigned char c) { return std::isdigit(c); });
+  if (digits) {
+    int64_t id = 0;
+    const auto [end, error] = std::from_chars(name.data(), name.data() + name.size(), id);
+    if (error == std::errc() && end == name.data() + name.size()) {
+      if (auto row = store.run_by_id(id)) return *row;
+    }
+  }
+  const bool hex = std::all_of(name.begin(), name.end(), [](unsigned char c) {
+    return std::isdigit(c) || (c >= 'a' && c <= 'f');
+  });
+  SB_INPUT_CHECK(hex,
+                 "{}: '{}' is neither a run id (a number like 3) nor a hash prefix (hex digits "
+                 "like 3fa2); list the runs with `swavbench db --db {} runs`",
+                 command, name, db);
+  std::vector<RunRow> matches;
+  for (const RunRow& r : store.runs())
+    if (r.hash.rfind(name, 0) == 0) matches.push_back(r);
+  SB_INPUT_CHECK(!matches.empty() || !digits,
+                 "{}: run #{} is not in {}, and no run's hash starts with '{}' (swavbench db --db "
+                 "{} runs)",
+                 command, name, db, name, db);
+  SB_INPUT_CHECK(!matches.empty(), "{}: no run of {} has a hash starting with '{}'", command, db,
+                 name);
+  SB_INPUT_CHECK(matches.size() == 1,
+                 "{}: {} runs of {} have hashes starting with '{}' (#{} [{}], #{} [{}]...): "
+                 "give more of the hash or the run id",
+                 command, matches.size(), db, name, matches[0].id, matches[0].hash, matches[1].id,
+                 matches[1].hash);
+  return matches[0];
 }
 
 }  // namespace swavbench

@@ -92,12 +92,20 @@ struct BenchRow {
   std::string extra_json = "{}";
 };
 
+// How a command uses the database. Commands that only read (db runs, db show, tables,
+// claims, report, export) open it read-only: they work in a read-only folder and never create,
+// migrate or switch the journal mode of a file.
+enum class StoreAccess { kReadWrite, kReadOnly };
+
 class Store {
  public:
-  // Opens (creating if missing, with parent directories) and migrates to kSchemaVersion.
-  // Throws InputError naming the path when the file is not a SQLite database or is newer than
-  // this build understands.
-  explicit Store(const std::string& path);
+  // kReadWrite opens (creating if missing, with parent directories) and migrates to
+  // kSchemaVersion; kReadOnly needs an existing database of this schema version. Either way the
+  // file is identified before anything is written to it: a file that is not a SQLite database,
+  // a SQLite database that is not swavbench's, or one newer than this build is refused with an
+  // InputError naming the path, and left byte for byte as it was. A read-only location is an
+  // InputError that says so (and which commands still work).
+  explicit Store(const std::string& path, StoreAccess access = StoreAccess::kReadWrite);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -164,5 +172,10 @@ class Store {
   std::string path_;
   sqlite3* db_ = nullptr;
 };
+
+// The run a user names on the command line: by its id ("12") or by its hash or a prefix of it
+// that only one run has. `command` prefixes the InputError that names the database and how to
+// list its runs.
+RunRow find_run(Store& store, const std::string& name, const std::string& command);
 
 }  // namespace swavbench

@@ -18,86 +18,6 @@ std::map<std::string, EvalProtocol>& registry() {
   return protocols;
 }
 
-std::string json_type_name(const nlohmann::json& v) {
-  if (v.is_number_integer()) return "an integer";
-  if (v.is_number()) return "a number";
-  if (v.is_string()) return "a string";
-  if (v.is_boolean()) return "a boolean";
-  if (v.is_array()) return "a list";
-  if (v.is_object()) return "a table";
-  return "nil";
-}
-
-std::string range_text(const OptionRange& r) {
-  if (std::isinf(r.max)) return fmt::format("{} {}", r.min_inclusive ? ">=" : ">", r.min);
-  return fmt::format("in {}{}, {}]", r.min_inclusive ? "[" : "(", r.min, r.max);
-}
-
-// `given` converted to the type of `def` (the option's default), or an InputError that names
-// the option, what was given and what would be right.
-nlohmann::json typed_option(const nlohmann::json& def, const nlohmann::json& given,
-                            const std::string& key, const EvalProtocol& protocol,
-                            const std::string& where) {
-  auto wrong = [&](const std::string& want) {
-    return InputError(fmt::format("{}: option '{}' of protocol '{}' must be {}, got {} ({})", where,
-                                  key, protocol.name, want, given.dump(), json_type_name(given)));
-  };
-  if (def.is_array()) {
-    const nlohmann::json element = def.empty() ? nlohmann::json(0.0) : def.front();
-    // One value stands for a list of one; it is kept as given (a scalar), so that options
-    // stored before this check still match.
-    if (!given.is_array()) {
-      if (given.is_object())
-        throw wrong(fmt::format("a list of values each {}", json_type_name(element)));
-      return typed_option(element, given, key, protocol, where);
-    }
-    nlohmann::json out = nlohmann::json::array();
-    for (const auto& item : given) {
-      if (item.is_array() || item.is_object())
-        throw wrong(fmt::format("a list of values each {}", json_type_name(element)));
-      out.push_back(typed_option(element, item, key, protocol, where));
-    }
-    if (out.empty()) throw wrong("a list with at least one value");
-    return out;
-  }
-  if (def.is_number_integer()) {
-    if (given.is_number_integer()) return given;
-    if (given.is_number_float()) {
-      const double v = given.get<double>();
-      if (std::isfinite(v) && v == std::floor(v) && std::abs(v) < 9.0e15)
-        return static_cast<int64_t>(v);
-    }
-    throw wrong("an integer");
-  }
-  if (def.is_number()) {
-    if (!given.is_number()) throw wrong("a number");
-    if (!std::isfinite(given.get<double>())) throw wrong("a finite number");
-    return given.get<double>();
-  }
-  if (def.is_string()) {
-    if (!given.is_string()) throw wrong("a string");
-    return given;
-  }
-  if (def.is_boolean()) {
-    if (!given.is_boolean()) throw wrong("true or false");
-    return given;
-  }
-  return given;
-}
-
-void check_range(const nlohmann::json& value, const OptionRange& range, const std::string& key,
-                 const EvalProtocol& protocol, const std::string& where) {
-  if (value.is_array()) {
-    for (const auto& item : value) check_range(item, range, key, protocol, where);
-    return;
-  }
-  if (!value.is_number()) return;
-  const double v = value.get<double>();
-  const bool ok = (range.min_inclusive ? v >= range.min : v > range.min) && v <= range.max;
-  SB_INPUT_CHECK(ok, "{}: option '{}' of protocol '{}' must be {}, got {}", where, key,
-                 protocol.name, range_text(range), value.dump());
-}
-
 }  // namespace
 
 FeatureCache::FeatureCache(const RunConfig& config, ResNet backbone, torch::Device device)
@@ -188,30 +108,8 @@ std::vector<std::string> eval_names() {
 
 nlohmann::json merge_eval_options(const EvalProtocol& protocol, const nlohmann::json& given,
                                   const std::string& where) {
-  nlohmann::json out = protocol.default_options;
-  if (given.is_null()) return out;
-  SB_INPUT_CHECK(given.is_object(), "{}: options of '{}' must be a table, got {}", where,
-                 protocol.name, given.dump());
-  std::vector<std::string> keys;
-  for (auto it = out.begin(); it != out.end(); ++it) keys.push_back(it.key());
-  for (auto it = given.begin(); it != given.end(); ++it) {
-    if (!out.contains(it.key())) {
-      std::string hint = closest_match(it.key(), keys);
-      std::string all;
-      for (const auto& k : keys) all += (all.empty() ? "" : ", ") + k;
-      throw InputError(fmt::format(
-          "{}: unknown option '{}' for protocol '{}'{}; valid: {}", where, it.key(), protocol.name,
-          hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint), all));
-    }
-    out[it.key()] = typed_option(out[it.key()], it.value(), it.key(), protocol, where);
-  }
-  // Defaults are checked too: a protocol's own default outside its range is a bug worth seeing.
-  for (const auto& [key, range] : protocol.ranges) {
-    SB_CHECK(out.contains(key), "protocol '{}' has a range for '{}', which is not an option",
-             protocol.name, key);
-    check_range(out[key], range, key, protocol, where);
-  }
-  return out;
+  return merge_protocol_options(protocol.name, protocol.default_options, protocol.ranges, given,
+                                where);
 }
 
 }  // namespace swavbench

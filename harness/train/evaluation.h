@@ -15,6 +15,7 @@
 #include "harness/core/config.h"
 #include "harness/data/dataset.h"
 #include "harness/train/method.h"
+#include "harness/train/protocol_options.h"
 
 namespace swavbench {
 
@@ -71,14 +72,6 @@ struct EvalResult {
   nlohmann::json card;                                  // the protocol card
 };
 
-// The valid values of a numeric protocol option: min (inclusive or not) up to max (inclusive).
-// For a list option (knn's k, voc07_svm's costs) every element.
-struct OptionRange {
-  double min = 0;
-  bool min_inclusive = true;
-  double max = std::numeric_limits<double>::infinity();
-};
-
 struct EvalProtocol {
   std::string name;
   std::string doc;
@@ -95,7 +88,7 @@ void register_eval(EvalProtocol protocol);
 const EvalProtocol& find_eval(const std::string& name, const std::string& where);
 std::vector<std::string> eval_names();
 
-// Options = defaults <- given; an unknown key is an InputError naming the closest valid one.
+// Options = defaults <- given, checked (merge_protocol_options, protocol_options.h).
 nlohmann::json merge_eval_options(const EvalProtocol& protocol, const nlohmann::json& given,
                                   const std::string& where);
 

@@ -5,6 +5,7 @@
 #include "harness/core/check.h"
 #include "harness/core/method_spec.h"
 #include "harness/core/text.h"
+#include "harness/train/control_specs.h"
 
 namespace swavbench {
 namespace {
@@ -146,26 +147,8 @@ ResNet make_backbone(const RunConfig& config, int64_t in_channels) {
 }
 
 void register_harness_methods() {
-  // The supervised reference: one light crop, per-GPU BatchNorm, as a classifier is trained.
-  MethodSpec supervised;
-  supervised.name = "supervised";
-  supervised.display_name = "supervised";
-  supervised.paper_name = "supervised";
-  supervised.table_order = 3;
-  supervised.defaults = {
-      {"crops", nlohmann::json::array(
-                    {{{"count", 1}, {"size", 28}, {"min_scale", 0.3}, {"max_scale", 1.0}}})},
-      {"augment", "light"},
-      {"sync_bn", false}};
-  register_method_spec(std::move(supervised));
-  // The untrained control: the backbone at its initialisation, never stepped.
-  MethodSpec random;
-  random.name = "random";
-  random.display_name = "random init";
-  random.table_order = 4;
-  random.trains = false;
-  random.defaults = {{"epochs", 0}, {"sync_bn", false}};
-  register_method_spec(std::move(random));
+  register_method_spec(supervised_method_spec());
+  register_method_spec(random_method_spec());
 
   register_method("supervised",
                   [](const MethodContext& c) { return std::make_unique<Supervised>(c); });

@@ -7,8 +7,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "harness/core/check.h"
+#include "harness/core/fault.h"
 #include "harness/core/files.h"
 #include "harness/core/hardware.h"
 #include "harness/core/method_spec.h"
@@ -63,8 +65,44 @@ void save_atomically(torch::serialize::OutputArchive& archive, const std::string
 
 // Rank 0's checkpoint: the model and optimiser (identical on every rank, since gradients are
 // averaged), rank 0's method state, the counters and the world size that wrote it.
+// The epoch's report as JSON (doubles in round-trip form; NaN, which JSON lacks, as null), kept
+// in the checkpoint so that the epoch row can be written from it if a kill comes between the
+// checkpoint and the row.
+std::string epoch_record(const EpochReport& r) {
+  auto number = [](double v) { return std::isnan(v) ? nlohmann::json() : nlohmann::json(v); };
+  nlohmann::json logs = nlohmann::json::object();
+  for (const auto& [k, v] : r.logs) logs[k] = number(v);
+  return nlohmann::json{{"epoch", r.epoch},
+                        {"loss", number(r.loss)},
+                        {"lr", number(r.lr)},
+                        {"img_per_s", number(r.img_per_s)},
+                        {"data_wait", number(r.data_wait)},
+                        {"peak_mem", number(r.peak_mem)},
+                        {"seconds", number(r.seconds)},
+                        {"logs", logs}}
+      .dump();
+}
+
+EpochReport epoch_report_from_record(const std::string& text) {
+  const nlohmann::json j = nlohmann::json::parse(text);
+  auto number = [](const nlohmann::json& v) {
+    return v.is_null() ? std::nan("") : v.get<double>();
+  };
+  EpochReport r;
+  r.epoch = j.at("epoch").get<int>();
+  r.loss = number(j.at("loss"));
+  r.lr = number(j.at("lr"));
+  r.img_per_s = number(j.at("img_per_s"));
+  r.data_wait = number(j.at("data_wait"));
+  r.peak_mem = number(j.at("peak_mem"));
+  r.seconds = number(j.at("seconds"));
+  for (const auto& [k, v] : j.at("logs").items()) r.logs[k] = number(v);
+  return r;
+}
+
 void save_checkpoint(const std::string& run_dir, Method& method, const LarsSgd* optimizer,
-                     int next_epoch, int64_t iteration, int world_size) {
+                     int next_epoch, int64_t iteration, int world_size,
+                     const std::string& last_epoch_record = "") {
   torch::serialize::OutputArchive archive;
   torch::serialize::OutputArchive model;
   method.module().save(model);
@@ -80,6 +118,8 @@ void save_checkpoint(const std::string& run_dir, Method& method, const LarsSgd* 
   archive.write("next_epoch", torch::tensor(static_cast<int64_t>(next_epoch)));
   archive.write("iteration", torch::tensor(iteration));
   archive.write("world_size", torch::tensor(static_cast<int64_t>(world_size)));
+  if (!last_epoch_record.empty())
+    archive.write("last_epoch_record", c10::IValue(last_epoch_record));
   save_atomically(archive, checkpoint_path(run_dir));
 }
 
@@ -115,6 +155,7 @@ struct LoadedCheckpoint {
   int next_epoch = 0;
   int64_t iteration = 0;
   int world_size = 1;
+  std::string last_epoch_record;  // epoch_record() of epoch next_epoch - 1; "" in older files
 };
 
 // `with_method_state` false skips the method's training state (queues), which evaluation does not
@@ -148,7 +189,12 @@ LoadedCheckpoint load_checkpoint(const std::string& path, Method& method, LarsSg
   // Checkpoints written before the world size was recorded came from single-process runs.
   const int world =
       archive.try_read("world_size", world_size) ? static_cast<int>(world_size.item<int64_t>()) : 1;
-  return {static_cast<int>(next_epoch.item<int64_t>()), iteration.item<int64_t>(), world};
+  c10::IValue record;
+  std::string last_epoch_record;
+  if (archive.try_read("last_epoch_record", record) && record.isString())
+    last_epoch_record = record.toStringRef();
+  return {static_cast<int>(next_epoch.item<int64_t>()), iteration.item<int64_t>(), world,
+          last_epoch_record};
 }
 
 std::unique_ptr<Method> build_method(const RunConfig& config, const Dataset& data,
@@ -317,6 +363,8 @@ TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
     start_epoch = ckpt.next_epoch;
     iteration = ckpt.iteration;
     outcome.resumed_from_epoch = start_epoch;
+    if (rank == 0 && !ckpt.last_epoch_record.empty() && callbacks.on_epoch_restored)
+      callbacks.on_epoch_restored(epoch_report_from_record(ckpt.last_epoch_record));
   }
 
   // Model FLOP utilisation: the model's training FLOPs per image over the float GEMM rate this
@@ -388,6 +436,7 @@ TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
       method->after_backward(iteration);
       optimizer.step();
       method->after_step(iteration);
+      fault_point("after-step");
 
       if (callbacks.on_step) callbacks.on_step(iteration, loss_value);
       loss_sum += loss_value;
@@ -419,13 +468,16 @@ TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
     if (collapse && callbacks.on_alarm)
       callbacks.on_alarm("collapse", epoch, collapse->reason, collapse->advice);
     if (rank == 0) {
-      save_checkpoint(run_dir, *method, &optimizer, epoch + 1, iteration, world);
+      save_checkpoint(run_dir, *method, &optimizer, epoch + 1, iteration, world,
+                      epoch_record(report));
+      fault_point("between-checkpoint-and-epoch-row");
     } else {
       save_rank_state(run_dir, *method, rank);
     }
     collective.barrier();
     outcome.epochs_done = epoch + 1;
     if (callbacks.on_epoch) callbacks.on_epoch(report);
+    fault_point("after-epoch-row");
     if (collapse && config.collapse_stop) {
       outcome.stopped_by_alarm = true;
       break;

@@ -28,6 +28,10 @@ struct EpochReport {
 struct TrainCallbacks {
   // After the epoch's checkpoint is on disk.
   std::function<void(const EpochReport&)> on_epoch;
+  // On resume (rank 0): the last finished epoch's report as its checkpoint recorded it. A
+  // process killed between that checkpoint and on_epoch never wrote the epoch's row; the
+  // receiver writes it from this when the store lacks it.
+  std::function<void(const EpochReport&)> on_epoch_restored;
   // kind: "collapse"; reason: what was seen; advice: what to try.
   std::function<void(const std::string& kind, int epoch, const std::string& reason,
                      const std::string& advice)>

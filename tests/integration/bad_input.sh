@@ -81,4 +81,63 @@ expect_exit 1 "$SWAVBENCH" run nan.lua --db "$DB"
 expect_in "$OUT" "at iteration"
 [ "$(sql "select status from runs where label='diverges'")" = "failed" ] || fail "NaN run not failed"
 expect_in "$(sql "select reason from runs where label='diverges'")" "iteration"
+# Out-of-range values are refused, never narrowed: 2^32 + 64 is not the cached batch-64 run.
+printf 'bench.pretrain{ method = "random", label = "control", batch_size = 64 }\n' > b64.lua
+expect_exit 0 "$SWAVBENCH" run b64.lua --db "$WORK/range.sqlite"
+# Every refused command below must leave this database as the good run left it, row for row.
+range_before="$(sqlite3 "$WORK/range.sqlite" .dump)"
+printf 'bench.pretrain{ method = "random", label = "control",\n  batch_size = 4294967360 }\n' > big.lua
+expect_exit 2 "$SWAVBENCH" run big.lua --db "$WORK/range.sqlite"
+expect_in "$OUT" "big.lua:1: config key 'batch_size' must be an integer in [-2147483648, 2147483647], got number 4294967360"
+printf 'bench.pretrain{ method = "supervised", base_lr = -0.1 }\n' > neg.lua
+expect_exit 2 "$SWAVBENCH" run neg.lua --db "$WORK/range.sqlite"
+expect_in "$OUT" "neg.lua:1: config key 'base_lr' must be positive, got -0.1"
+
+# The Lua API's own tables: types and ranges with the line and the key.
+printf 'local run = bench.pretrain{ method = "random" }\nbench.table{ runs = { run }, metrics = "knn.top1" }\n' > table.lua
+expect_exit 2 "$SWAVBENCH" run table.lua --db "$WORK/api.sqlite"
+expect_in "$OUT" "table.lua:2: bench.table key 'metrics' must be a list of strings like {\"knn.top1_k20\"}, got \"knn.top1\""
+printf 'local run = bench.pretrain{ method = "random" }\nbench.table{ runs = run }\n' > table_runs.lua
+expect_exit 2 "$SWAVBENCH" run table_runs.lua --db "$WORK/api.sqlite"
+expect_in "$OUT" "table_runs.lua:2: bench.table key 'runs' must be a list of run handles"
+printf 'bench.dataset{ kind = "fashion-voc", train = "many" }\n' > dataset.lua
+expect_exit 2 "$SWAVBENCH" run dataset.lua --db "$WORK/range.sqlite"
+expect_in "$OUT" "dataset.lua:1: bench.dataset key 'train' must be an integer, got \"many\""
+printf 'bench.dataset{ kind = "fashion-voc", train = 100, test = 1e12 }\n' > dataset_big.lua
+expect_exit 2 "$SWAVBENCH" run dataset_big.lua --db "$WORK/range.sqlite"
+expect_in "$OUT" "dataset_big.lua:1: bench.dataset key 'test' must be in [1, 999899], got 1000000000000"
+
+# The sandbox's memory and time limits: exit 2 at the script's line, nothing recorded.
+printf 'local t = {}\nfor i = 1, 1e9 do t[i] = string.rep("x", 100) .. i end\n' > memory.lua
+expect_exit 2 "$SWAVBENCH" run memory.lua --db "$WORK/range.sqlite" --lua-memory-mib 32
+expect_in "$OUT" "memory.lua:2: memory limit of 32 MiB exceeded"
+printf 'local n = 0\nwhile true do n = n + 1 end\n' > spin.lua
+expect_exit 2 "$SWAVBENCH" run spin.lua --db "$WORK/range.sqlite" --lua-seconds 0.5
+expect_in "$OUT" "spin.lua:2: time limit of 0.5 s for Lua code exceeded"
+printf 'local s = string.rep("a", 40)\nprint(s:find(string.rep("a?", 40) .. string.rep("a", 40) .. "b"))\n' > pattern.lua
+expect_exit 2 "$SWAVBENCH" run pattern.lua --db "$WORK/range.sqlite" --lua-seconds 0.5
+expect_in "$OUT" "pattern.lua:2: the Lua time limit of 0.5 s was exceeded inside a call that does not return to Lua"
+printf 'setmetatable({}, { __gc = function() while true do end end })\n' > gc.lua
+expect_exit 2 "$SWAVBENCH" run gc.lua --db "$WORK/range.sqlite"
+expect_in "$OUT" "gc.lua:1: __gc finalizers are not available in the swavbench sandbox"
+[ "$(sqlite3 "$WORK/range.sqlite" .dump)" = "$range_before" ] || fail "a refused command changed the database"
+
+# Naming a run: an id or a hash prefix, with what would be right; never CLI11's conversion text.
+expect_exit 2 "$SWAVBENCH" db --db "$WORK/range.sqlite" show 'run-1'
+expect_in "$OUT" "db show: 'run-1' is neither a run id (a number like 3) nor a hash prefix"
+expect_exit 0 "$SWAVBENCH" db --db "$WORK/range.sqlite" show "$(sqlite3 "$WORK/range.sqlite" "select substr(hash, 1, 6) from runs")"
+expect_in "$OUT" "run #1"
+# Reading a database that is not there creates nothing; a folder is named as one.
+expect_exit 2 "$SWAVBENCH" db --db "$WORK/typo.sqlite" runs
+expect_in "$OUT" "typo.sqlite does not exist"
+[ ! -e "$WORK/typo.sqlite" ] || fail "db runs created a database"
+expect_exit 2 "$SWAVBENCH" tables --db "$WORK"
+expect_in "$OUT" "is a directory; give the path of a .sqlite file"
+# A foreign SQLite file is refused by every command and left byte for byte as it was.
+sqlite3 "$WORK/foreign.sqlite" "create table customers(id integer primary key, name text); insert into customers(name) values('ada');"
+cp "$WORK/foreign.sqlite" "$WORK/foreign.before"
+expect_exit 2 "$SWAVBENCH" run b64.lua --db "$WORK/foreign.sqlite"
+expect_in "$OUT" "is a SQLite database but not a swavbench database"
+expect_exit 2 "$SWAVBENCH" db --db "$WORK/foreign.sqlite" runs
+cmp "$WORK/foreign.sqlite" "$WORK/foreign.before" || fail "a refused foreign database was modified"
 echo "bad_input: ok"

@@ -9,7 +9,7 @@ test_set="$("$SOURCE_DIR/scripts/setup-deps.sh" --list test)"
 in_set() { grep -qx "$1" <<< "$2"; }
 
 for p in chromium texlive-latex-base texlive-latex-recommended python3-torch python3-torchvision \
-         clang-format libgtest-dev libgmock-dev libbenchmark-dev sqlite3; do
+         clang-format libgtest-dev libgmock-dev libbenchmark-dev sqlite3 clang libclang-rt-14-dev; do
   in_set "$p" "$run_set" && fail "the main job's set-up would install $p, which only the tests need"
   in_set "$p" "$test_set" || fail "the test set-up does not install $p"
 done

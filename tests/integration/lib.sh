@@ -16,12 +16,14 @@ fail() {
 # sql QUERY: one value from the test database.
 sql() { sqlite3 "$DB" "$1"; }
 
-# expect_exit CODE CMD...: runs CMD, captures output in $OUT, checks the exit code.
+# expect_exit CODE CMD...: runs CMD, captures output in $OUT, checks the exit code. A command
+# that runs past EXPECT_TIMEOUT seconds (default 600) is stopped and fails the test (exit 124):
+# bad input must never hang.
 expect_exit() {
   local want="$1"
   shift
   set +e
-  OUT="$("$@" 2>&1)"
+  OUT="$(timeout --kill-after=10 "${EXPECT_TIMEOUT:-600}" "$@" 2>&1)"
   local got=$?
   set -e
   if [ "$got" != "$want" ]; then

@@ -68,5 +68,7 @@ PY
 expect_exit 2 "$SWAVBENCH" export 99 --db "$DB" --out x.pt
 expect_in "$OUT" "run #99 is not in $DB"
 expect_exit 2 "$SWAVBENCH" export zzzz --db "$DB" --out x.pt
-expect_in "$OUT" "no run of $DB has a hash starting with 'zzzz'"
+expect_in "$OUT" "export: 'zzzz' is neither a run id (a number like 3) nor a hash prefix"
+expect_exit 2 "$SWAVBENCH" export fedcba9876543210f --db "$DB" --out x.pt
+expect_in "$OUT" "no run of $DB has a hash starting with 'fedcba9876543210f'"
 echo "smoke_and_cache: ok"

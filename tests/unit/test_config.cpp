@@ -58,6 +58,57 @@ TEST(Config, WrongTypesAndValuesAreClear) {
   EXPECT_NE(error_of({{"precision", "bf16"}}).find("needs device 'cuda'"), std::string::npos);
 }
 
+// Values are refused, never narrowed or clamped: each message names the key, the range and what
+// was given (issue 16, class 2).
+TEST(Config, OutOfRangeValuesAreRefusedNotNarrowed) {
+  // 4294967360 = 2^32 + 64: a 32-bit cast made it 64 and reused a cached batch-64 run.
+  std::string e = error_of({{"batch_size", 4294967360LL}});
+  EXPECT_NE(e.find("suite/x.lua:7: config key 'batch_size' must be an integer in [-2147483648, "
+                   "2147483647], got number 4294967360"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(error_of({{"batch_size", 4294967360.0}}).find("must be an integer in"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"epochs", 1e308}}).find("'epochs' must be an integer in"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"seed", 1e19}}).find("'seed' must be an integer in"), std::string::npos);
+  EXPECT_NE(error_of({{"seed", -1e19}}).find("'seed' must be an integer in"), std::string::npos);
+  EXPECT_EQ(resolve_config({{"seed", 9007199254740992.0}}, json::object(), "w").seed,
+            9007199254740992LL);
+  EXPECT_EQ(resolve_config({{"batch_size", 128.0}}, json::object(), "w").batch_size, 128);
+  EXPECT_EQ(error_of({{"base_lr", -0.1}}),
+            "suite/x.lua:7: config key 'base_lr' must be positive, got -0.1");
+  EXPECT_NE(error_of({{"final_lr", -1e-4}}).find("'final_lr' must be >= 0"), std::string::npos);
+  EXPECT_NE(error_of({{"weight_decay", -1}}).find("'weight_decay' must be >= 0"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"moco_queue", -5}}).find("'moco_queue' must be >= 0"), std::string::npos);
+  EXPECT_NE(error_of({{"collapse_patience", 0}}).find("'collapse_patience' must be positive"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"width", 1e6}}).find("'width' must be at most 16"), std::string::npos);
+  EXPECT_NE(error_of({{"load_size", 100000}}).find("'load_size' must be 0 (unset) or in [8, 4096]"),
+            std::string::npos);
+  // A crop far beyond the image: 8x Fashion-MNIST's 28 px is the most that is accepted.
+  e = error_of(
+      {{"crops", {{{"count", 2}, {"size", 1000000}, {"min_scale", 0.1}, {"max_scale", 1.0}}}}});
+  EXPECT_NE(e.find("crops[1].size 1000000 is more than 8x the images' size 28 (Fashion-MNIST); "
+                   "the largest crop that makes sense here is 224"),
+            std::string::npos)
+      << e;
+  EXPECT_EQ(error_of({{"crops",
+                       {{{"count", 2}, {"size", 224}, {"min_scale", 0.1}, {"max_scale", 1.0}}}}}),
+            "");
+  EXPECT_NE(
+      error_of({{"dataset", "imagefolder"},
+                {"load_size", 64},
+                {"crops", {{{"count", 2}, {"size", 513}, {"min_scale", 0.1}, {"max_scale", 1.0}}}}})
+          .find("size 64 (imagefolder decoded at load_size)"),
+      std::string::npos);
+  EXPECT_NE(error_of({{"crops",
+                       {{{"count", 1e10}, {"size", 28}, {"min_scale", 0.1}, {"max_scale", 1.0}}}}})
+                .find("'crops[1].count' must be an integer in"),
+            std::string::npos);
+}
+
 TEST(Config, ResolutionOrderIsDefaultsMethodTableThenOverrides) {
   // Method defaults: MoCo's temperature is 0.2 unless the table says otherwise.
   EXPECT_DOUBLE_EQ(resolve_config({{"method", "moco"}}, json::object(), "w").temperature, 0.2);

@@ -10,6 +10,8 @@
 #include "harness/core/check.h"
 #include "harness/core/escape.h"
 #include "harness/core/files.h"
+#include "harness/report/claims.h"
+#include "harness/report/paper_tables.h"
 
 namespace swavbench {
 namespace {
@@ -72,6 +74,25 @@ TEST(Files, ReadAndWriteWholeFilesBytesIntact) {
     EXPECT_NE(std::string(e.what()).find(dir.path() + "/missing.txt"), std::string::npos);
   }
   EXPECT_THROW(write_file(dir.path() + "/no/such/folder/f.txt", "x"), Error);
+}
+
+// A folder given where a file is expected is named as one, not read as an empty file.
+TEST(Files, ADirectoryGivenAsAnInputFileIsNamedAsOne) {
+  TempDir dir("swavbench_files");
+  auto message_of = [](auto&& read) {
+    try {
+      read();
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(message_of([&] { read_claims_csv(dir.path()); }),
+            "claims file " + dir.path() + " is a directory; give the path of the file");
+  EXPECT_EQ(message_of([&] { read_paper_csv(dir.path()); }),
+            "published values file " + dir.path() + " is a directory; give the path of the file");
+  EXPECT_EQ(message_of([&] { read_file(dir.path() + "/missing.txt"); }),
+            "file " + dir.path() + "/missing.txt not found");
 }
 
 TEST(Files, RunProcessStatusAndOutputFiles) {

@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "harness/core/check.h"
@@ -359,6 +361,91 @@ TEST_F(LuaRuntimeTest, ScriptWithinTheLimitRuns) {
                                   "local s = 0\nfor i = 1, 1000 do s = s + i end\n"
                                   "assert(s == 500500)\n");
   EXPECT_NO_THROW(run_lua_file(path, driver_, options));
+}
+
+// Memory: a script that grows past the limit stops at the growing line, and pcall cannot
+// catch it (issue 16, class 3).
+TEST_F(LuaRuntimeTest, MemoryLimitStopsTheGrowingLine) {
+  LuaRunOptions options;
+  options.memory_limit_bytes = 16 << 20;
+  std::string path = write_script("grow.lua",
+                                  "local t = {}\nfor i = 1, 1e8 do t[i] = string.rep('x', 1000) .. "
+                                  "i end\nbench.log('never')\n");
+  std::string message = input_error_of(path, options);
+  EXPECT_NE(message.find(path + ":2: memory limit of 16 MiB exceeded (the script holds 16 MiB)"),
+            std::string::npos)
+      << message;
+  EXPECT_TRUE(driver_.log_lines.empty());
+
+  message = input_error_of_code(
+      "evade_memory.lua",
+      "local ok = pcall(function() local t = {} for i = 1, 1e8 do t[i] = {i} end end)\n"
+      "bench.log('caught it', ok)\n",
+      options);
+  EXPECT_NE(message.find("memory limit of 16 MiB exceeded"), std::string::npos) << message;
+  EXPECT_TRUE(driver_.log_lines.empty());
+}
+
+// One allocation far beyond the limit is refused by the allocator; Lua reports that without a
+// location, so the line hook's last line names it.
+TEST_F(LuaRuntimeTest, MemoryLimitRefusesOneHugeAllocationAndNamesItsLine) {
+  LuaRunOptions options;
+  options.memory_limit_bytes = 16 << 20;
+  std::string path =
+      write_script("huge.lua", "local n = 2^30\nlocal s = string.rep('x', n)\nbench.log(#s)\n");
+  std::string message = input_error_of(path, options);
+  EXPECT_NE(message.find(path + ":2: memory limit of 16 MiB exceeded: an allocation of 1024 MiB "
+                                "was refused"),
+            std::string::npos)
+      << message;
+}
+
+TEST_F(LuaRuntimeTest, TimeLimitStopsALoopButNotTheTimeInsideBenchFunctions) {
+  LuaRunOptions options;
+  options.time_limit_seconds = 0.3;
+  std::string path = write_script("spin.lua", "local n = 0\nwhile true do n = n + 1 end\n");
+  std::string message = input_error_of(path, options);
+  EXPECT_NE(message.find(path + ":2: time limit of 0.3 s for Lua code exceeded"), std::string::npos)
+      << message;
+  // Training takes hours inside bench.pretrain: that is not the script's time.
+  driver_.on_pretrain = [](const json&) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    return json{{"id", 1}, {"hash", "h1"}, {"status", "done"}};
+  };
+  path = write_script("slow_driver.lua",
+                      "bench.pretrain{}\nbench.pretrain{}\nbench.log('finished')\n");
+  EXPECT_NO_THROW(run_lua_file(path, driver_, options));
+  EXPECT_EQ(driver_.log_lines, std::vector<std::string>{"finished"});
+}
+
+// Lua runs finalizers with hooks off: one that loops would escape every limit, so the sandbox
+// has none. Other metatables work as before.
+TEST_F(LuaRuntimeTest, FinalizersAreRefusedAndOtherMetatablesWork) {
+  std::string path =
+      write_script("gc.lua",
+                   "local ok = setmetatable({}, {__index = function() return 7 end})\n"
+                   "bench.log(ok.anything)\n"
+                   "setmetatable({}, {__gc = function() while true do end end})\n");
+  std::string message = input_error_of(path);
+  EXPECT_NE(message.find(path + ":3: __gc finalizers are not available in the swavbench sandbox"),
+            std::string::npos)
+      << message;
+  EXPECT_EQ(driver_.log_lines, std::vector<std::string>{"7"});
+}
+
+// A C call that never returns to Lua (exponential backtracking in string.find) cannot be
+// stopped by a hook: the watchdog ends the process with exit 2 and the line.
+TEST_F(LuaRuntimeTest, WatchdogStopsAPatternThatNeverReturns) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  LuaRunOptions options;
+  options.time_limit_seconds = 0.5;
+  std::string path = write_script(
+      "pattern.lua",
+      "local s = string.rep('a', 40)\n"
+      "local found = string.find(s, string.rep('a?', 40) .. string.rep('a', 40) .. 'b')\n");
+  EXPECT_EXIT(run_lua_file(path, driver_, options), ::testing::ExitedWithCode(2),
+              "pattern.lua:2: the Lua time limit of 0.5 s was exceeded inside a call that does "
+              "not return to Lua");
 }
 
 // ------------------------------------------------------------------------------------------

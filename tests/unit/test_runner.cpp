@@ -45,6 +45,7 @@ class RecordingObserver final : public RunObserver {
 struct FakeTrainer {
   int fail_at_epoch = -1;
   int alarm_at_epoch = -1;
+  int die_after_checkpoint_at_epoch = -1;  // throws after that epoch's checkpoint, before its row
   int calls = 0;
   bool lock_was_held = false;
 
@@ -58,17 +59,23 @@ struct FakeTrainer {
           fs::exists(dir.checkpoint_path()) ? std::stoi(read_file(dir.checkpoint_path())) : 0;
       TrainOutcome outcome;
       outcome.resumed_from_epoch = done;
-      for (int epoch = done; epoch < config.epochs; ++epoch) {
-        if (epoch == fail_at_epoch) throw RunFailure(fmt::format("loss is NaN at epoch {}", epoch));
-        if (epoch == alarm_at_epoch && callbacks.on_alarm)
-          callbacks.on_alarm("collapse", epoch, "codes uniform", "freeze the prototypes longer");
-        write_file(dir.checkpoint_path(), std::to_string(epoch + 1));
+      auto report_of = [](int epoch) {
         EpochReport report;
         report.epoch = epoch;
         report.loss = 10.0 - epoch;
         report.img_per_s = 100;
         report.logs["code_entropy"] = 0.5;
-        callbacks.on_epoch(report);
+        return report;
+      };
+      // As the real trainer: the checkpoint's record of its last epoch, on resume.
+      if (done > 0 && callbacks.on_epoch_restored) callbacks.on_epoch_restored(report_of(done - 1));
+      for (int epoch = done; epoch < config.epochs; ++epoch) {
+        if (epoch == fail_at_epoch) throw RunFailure(fmt::format("loss is NaN at epoch {}", epoch));
+        if (epoch == alarm_at_epoch && callbacks.on_alarm)
+          callbacks.on_alarm("collapse", epoch, "codes uniform", "freeze the prototypes longer");
+        write_file(dir.checkpoint_path(), std::to_string(epoch + 1));
+        if (epoch == die_after_checkpoint_at_epoch) throw RunFailure("killed");
+        callbacks.on_epoch(report_of(epoch));
       }
       outcome.epochs_done = config.epochs;
       outcome.weights_sha256 = "weights-after-" + std::to_string(config.epochs);
@@ -180,6 +187,23 @@ TEST_F(RunnerTest, AFailedRunKeepsItsEpochsAndResumesWhereItStopped) {
   EXPECT_EQ(observer_.calls.size(), 4u);  // start, epochs 2 and 3, done
   EXPECT_EQ(store_.epochs(1).size(), 4u);
   EXPECT_EQ(store_.runs().size(), 1u);
+}
+
+// A kill between an epoch's checkpoint and its row: the resumed run writes the row from the
+// checkpoint's record, once, and the run ends with every epoch's row.
+TEST_F(RunnerTest, AnEpochRowLostBetweenCheckpointAndRowIsRestoredOnResume) {
+  trainer_.die_after_checkpoint_at_epoch = 1;
+  EXPECT_THROW(runner().pretrain(request(3)), Error);
+  ASSERT_EQ(store_.epochs(1).size(), 1u);  // epoch 1's checkpoint is on disk, its row is not
+  trainer_.die_after_checkpoint_at_epoch = -1;
+  runner().pretrain(request(3));
+  const std::vector<EpochRow> epochs = store_.epochs(1);
+  ASSERT_EQ(epochs.size(), 3u);
+  for (int e = 0; e < 3; ++e) {
+    EXPECT_EQ(epochs[e].epoch, e);
+    EXPECT_DOUBLE_EQ(epochs[e].loss, 10.0 - e);
+  }
+  EXPECT_EQ(epochs[1].extra_json, R"({"code_entropy":0.5})");
 }
 
 TEST_F(RunnerTest, ForceRetrainsFromScratch) {

@@ -352,6 +352,102 @@ TEST_F(StoreTest, ForeignSqliteDatabaseIsRefused) {
   EXPECT_EQ(raw.count("sqlite_master WHERE name = 'runs'"), 0);
 }
 
+std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Refusing a foreign database changes nothing in it: not even the journal mode in its header
+// (opening used to switch any file to WAL before looking at it), for writers and readers alike.
+TEST_F(StoreTest, RefusedForeignDatabaseIsByteForByteUnchanged) {
+  const std::string path = db_path("foreign.db");
+  {
+    RawDb raw(path);
+    raw.exec("CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT)");
+    raw.exec("INSERT INTO customers(name) VALUES('ada')");
+  }
+  const std::string before = file_bytes(path);
+  for (const StoreAccess access : {StoreAccess::kReadWrite, StoreAccess::kReadOnly}) {
+    try {
+      Store store(path, access);
+      ADD_FAILURE() << "a foreign SQLite database was opened";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("is a SQLite database but not a swavbench database"),
+                std::string::npos)
+          << e.what();
+    }
+    EXPECT_EQ(file_bytes(path), before);
+    EXPECT_FALSE(std::filesystem::exists(path + "-wal"));
+  }
+}
+
+// Reading commands open the database read-only: nothing is created for a mistyped path, a
+// folder is named as one, and the reader sees what writers committed.
+TEST_F(StoreTest, ReadOnlyAccessNeedsAnExistingDatabaseAndNeverWrites) {
+  const std::string missing = db_path("typo.db");
+  try {
+    Store store(missing, StoreAccess::kReadOnly);
+    ADD_FAILURE() << "a missing database was opened for reading";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(missing + " does not exist"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(missing));
+  try {
+    Store store(dir_.string(), StoreAccess::kReadWrite);
+    ADD_FAILURE() << "a directory was opened as a database";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("is a directory; give the path of a .sqlite file"),
+              std::string::npos)
+        << e.what();
+  }
+  const std::string path = db_path();
+  Store writer(path);
+  RunRow run = make_run("h1");
+  writer.insert_run(run);
+  Store reader(path, StoreAccess::kReadOnly);
+  ASSERT_EQ(reader.runs().size(), 1u);
+  EXPECT_EQ(reader.runs()[0].hash, "h1");
+  try {
+    RunRow other = make_run("h2");
+    reader.insert_run(other);
+    ADD_FAILURE() << "a read-only store wrote a row";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("the database is read-only"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(writer.runs().size(), 1u);
+}
+
+// A run named on the command line: by id, by a unique hash prefix, never by something else.
+TEST_F(StoreTest, FindRunByIdOrHashPrefixWithClearErrors) {
+  Store store(db_path());
+  RunRow a = make_run("3fa2aaaa");
+  RunRow b = make_run("3fb1bbbb");
+  store.insert_run(a);
+  store.insert_run(b);
+  EXPECT_EQ(find_run(store, "2", "db show").hash, "3fb1bbbb");
+  EXPECT_EQ(find_run(store, "3fa", "db show").id, a.id);
+  auto error_of = [&](const std::string& name) {
+    try {
+      find_run(store, name, "db show");
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(error_of("abc!").find("db show: 'abc!' is neither a run id (a number like 3) nor a "
+                                  "hash prefix"),
+            std::string::npos);
+  EXPECT_NE(error_of("3f").find("2 runs of"), std::string::npos);
+  EXPECT_NE(error_of("9").find("db show: run #9 is not in"), std::string::npos);
+  EXPECT_NE(error_of("99999999999999999999").find("no run's hash starts with"), std::string::npos);
+  // A hash prefix made of digits only is found when no run has that id.
+  RunRow digits = make_run("31415926");
+  store.insert_run(digits);
+  EXPECT_EQ(find_run(store, "314", "db show").id, digits.id);
+}
+
 TEST_F(StoreTest, ReplaceEvalsReplacesAndRewrittenEpochKeepsLatestValues) {
   Store store(db_path());
   RunRow run = make_run("r");

@@ -4,9 +4,11 @@
 #include <stdlib.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
@@ -348,10 +350,9 @@ TEST_F(VocTest, DevkitDetectionFilesRoundTrip) {
   write_devkit_detections(path("results"), "test", dets);
   EXPECT_TRUE(fs::exists(path("results/comp4_det_test_dog.txt")));
   EXPECT_TRUE(fs::exists(path("results/comp4_det_test_cat.txt")));
-  const auto back = read_devkit_detections(path("results"), "test", {"dog", "cat", "bird"});
-  ASSERT_EQ(back.size(), 3u);
-  EXPECT_TRUE(back.at("bird").empty());  // no file: no detections
-  EXPECT_TRUE(back.at("cat").empty());
+  const auto back = read_devkit_detections(path("results"), "test", {"dog", "cat"});
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_TRUE(back.at("cat").empty());  // an empty file: no detections
   const std::vector<Detection>& dog = back.at("dog");
   ASSERT_EQ(dog.size(), 2u);
   for (size_t i = 0; i < 2; ++i) {
@@ -373,6 +374,79 @@ TEST_F(VocTest, DevkitDetectionFilesRoundTrip) {
   expect_input_error([&] { read_devkit_detections(path("nowhere"), "test", {"bird"}); },
                      {path("nowhere")});
   expect_input_error([&] { voc_map({}, {"dog"}, {{"cat", {}}}); }, {"'cat'"});
+}
+
+// A missing results file is an error, as in the devkit, never a class without detections: a
+// wrong --split or a misspelt class would otherwise score 0.00 and exit 0.
+TEST_F(VocTest, MissingResultsFilesAreErrorsThatSayWhatTheFolderHolds) {
+  write_devkit_detections(path("val_results"), "val",
+                          {{"dog", {det("000001", 0.5f, 1, 1, 5, 5)}}, {"cat", {}}});
+  expect_input_error(
+      [&] {
+        read_devkit_detections(path("val_results"), "test", {"dog", "cat"});
+      },
+      {"2 of 2 classes have no results file (dog, cat: expected "
+       "comp4_det_test_dog.txt); the folder has results for split val (is "
+       "--split test right?)"});
+  write("typo/comp4_det_test_dog.txt", "");
+  write("typo/comp4_det_test_caat.txt", "000001 0.5 1 1 5 5\n");
+  expect_input_error(
+      [&] {
+        read_devkit_detections(path("typo"), "test", {"dog", "cat"});
+      },
+      {"1 of 2 classes have no results file (cat: expected "
+       "comp4_det_test_cat.txt); comp4_det_test_caat.txt: did you mean class "
+       "'cat'?"});
+}
+
+// Results files are read as double, as the devkit's textread does. Each case below scores
+// differently when the numbers are parsed as float.
+TEST_F(VocTest, DetectionsAreParsedAsDoubleLikeTheDevkit) {
+  const std::vector<VocAnnotation> gt = {image_gt("a", {gt_box("dog", 1, 1, 10, 10)}),
+                                         image_gt("b", {})};
+  // Scores 1e-11 apart: the false positive on b ranks first (precision 1/2 at recall 1, area AP
+  // 0.5). As floats both are 0.3f, the tie keeps file order and the AP would be 1.
+  write("scores/comp4_det_test_dog.txt", "a 0.3 1 1 10 10\nb 0.30000000001 1 1 10 10\n");
+  auto read = read_devkit_detections(path("scores"), "test", {"dog"});
+  EXPECT_DOUBLE_EQ(voc_ap_for_class(gt, "dog", read.at("dog")).ap_area, 0.5);
+  // IoU a hair under 0.5: (1,1)-(10, 4.9999999999) overlaps 10 x 4.9999999999 of the 100-pixel
+  // box: a false positive. As a float ymax is 5 and the IoU exactly 0.5, a true positive.
+  write("iou/comp4_det_test_dog.txt", "a 1 1 1 10 4.9999999999\n");
+  read = read_devkit_detections(path("iou"), "test", {"dog"});
+  EXPECT_DOUBLE_EQ(voc_ap_for_class(gt, "dog", read.at("dog")).ap_area, 0.0);
+  write("iou/comp4_det_test_dog.txt", "a 1 1 1 10 5\n");
+  read = read_devkit_detections(path("iou"), "test", {"dog"});
+  EXPECT_DOUBLE_EQ(voc_ap_for_class(gt, "dog", read.at("dog")).ap_area, 1.0);
+}
+
+// --format json / csv: the same numbers as the table, at full precision; NaN as null / empty.
+TEST(VocAp, MapAsJsonAndCsvAtFullPrecision) {
+  // dog: TP (a), FP (b), TP (c) of 2 positives -> area AP 1/2 * 1 + 1/2 * 2/3 = 5/6.
+  const std::vector<VocAnnotation> gt = {image_gt("a", {gt_box("dog", 1, 1, 10, 10)}),
+                                         image_gt("b", {}),
+                                         image_gt("c", {gt_box("dog", 1, 1, 10, 10)})};
+  const MapResult map = voc_map(gt, {"dog", "bird"},
+                                {{"dog",
+                                  {det("a", 0.9f, 1, 1, 10, 10), det("b", 0.8f, 1, 1, 10, 10),
+                                   det("c", 0.7f, 1, 1, 10, 10)}}});
+  const nlohmann::json j = nlohmann::json::parse(format_map_data(map, "json"));
+  EXPECT_EQ(j["per_class"][0]["class"], "dog");
+  EXPECT_EQ(j["per_class"][0]["true_positives"], 2);
+  const double dog_area = map.per_class[0].second.ap_area;
+  EXPECT_NEAR(dog_area, 5.0 / 6.0, 1e-15);
+  EXPECT_EQ(j["per_class"][0]["ap_area"].get<double>(), dog_area);  // exact round trip
+  EXPECT_TRUE(j["per_class"][1]["ap_area"].is_null());              // bird: no positives
+  EXPECT_EQ(j["map_area"].get<double>(), map.map_area);
+  EXPECT_EQ(j["skipped_classes"], nlohmann::json::array({"bird"}));
+  const std::string csv = format_map_data(map, "csv");
+  EXPECT_NE(csv.find("dog,2,3,2,0,"), std::string::npos) << csv;
+  // The dog row's last field reads back as the same double.
+  const size_t row = csv.find("dog,");
+  const size_t end = csv.find('\n', row);
+  const std::string area_text = csv.substr(csv.rfind(',', end) + 1, end - csv.rfind(',', end) - 1);
+  EXPECT_EQ(std::strtod(area_text.c_str(), nullptr), dog_area) << csv;
+  EXPECT_NE(csv.find("bird,0,0,0,0,,\n"), std::string::npos) << csv;
+  EXPECT_THROW(format_map_data(map, "xml"), InputError);
 }
 
 // ---- The Fashion-MNIST scene set ---------------------------------------------------------------

@@ -1,0 +1,31 @@
+#include "harness/train/control_specs.h"
+
+namespace swavbench {
+
+MethodSpec supervised_method_spec() {
+  // The supervised reference: one light crop, per-GPU BatchNorm, as a classifier is trained.
+  MethodSpec supervised;
+  supervised.name = "supervised";
+  supervised.display_name = "supervised";
+  supervised.paper_name = "supervised";
+  supervised.table_order = 3;
+  supervised.defaults = {
+      {"crops", nlohmann::json::array(
+                    {{{"count", 1}, {"size", 28}, {"min_scale", 0.3}, {"max_scale", 1.0}}})},
+      {"augment", "light"},
+      {"sync_bn", false}};
+  return supervised;
+}
+
+MethodSpec random_method_spec() {
+  // The untrained control: the backbone at its initialisation, never stepped.
+  MethodSpec random;
+  random.name = "random";
+  random.display_name = "random init";
+  random.table_order = 4;
+  random.trains = false;
+  random.defaults = {{"epochs", 0}, {"sync_bn", false}};
+  return random;
+}
+
+}  // namespace swavbench
