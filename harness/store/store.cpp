@@ -439,13 +439,7 @@ Store::Store(const std::string& path, StoreAccess access) : path_(path) {
     const int version = schema_version();
     check_not_newer(path_, version);
     if (version == 0) {
-      Statement foreign_objects(
-          db_, path_, "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'");
-      foreign_objects.step();
-      SB_INPUT_CHECK(foreign_objects.int_at(0) == 0,
-                     "{} is a SQLite database but not a swavbench database (it has no meta "
-                     "table); refusing to add tables to it",
-                     path_);
+      check_not_foreign();
       SB_INPUT_CHECK(!read_only, "{} is empty: not a swavbench database yet", path_);
     }
     if (read_only && version < kSchemaVersion && !folder_is_read_only(path_)) {
@@ -530,6 +524,16 @@ int Store::schema_version() {
   return version;
 }
 
+void Store::check_not_foreign() {
+  Statement foreign_objects(db_, path_,
+                            "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'");
+  foreign_objects.step();
+  SB_INPUT_CHECK(foreign_objects.int_at(0) == 0,
+                 "{} is a SQLite database but not a swavbench database (it has no meta table); "
+                 "refusing to add tables to it",
+                 path_);
+}
+
 void Store::migrate() {
   // Checked before taking the write lock so that opening an up-to-date database, the common
   // case, never serialises against other writers.
@@ -540,15 +544,7 @@ void Store::migrate() {
     // Read again under the lock: another process may have migrated in the meantime.
     const int version = schema_version();
     check_not_newer(path_, version);
-    if (version == 0) {
-      Statement foreign_objects(
-          db_, path_, "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'");
-      foreign_objects.step();
-      SB_INPUT_CHECK(foreign_objects.int_at(0) == 0,
-                     "{} is a SQLite database but not a swavbench database (it has no meta "
-                     "table); refusing to add tables to it",
-                     path_);
-    }
+    if (version == 0) check_not_foreign();
     for (int from = version; from < kSchemaVersion; ++from) {
       for (const MigrationStep& step : kMigrationSteps) {
         if (step.from_version == from) exec(step.sql);

@@ -163,6 +163,9 @@ class Store {
   std::string export_csv();
 
  private:
+  // A database without our meta table must hold no tables at all (a fresh file): anything else
+  // is someone else's, refused with an InputError before it is changed.
+  void check_not_foreign();
   void exec(const std::string& sql);
   void migrate();
   // Runs fn inside BEGIN IMMEDIATE ... COMMIT, retrying the whole transaction on SQLITE_BUSY.
