@@ -23,7 +23,7 @@ pkg_check_modules(PNG REQUIRED IMPORTED_TARGET libpng)
 if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
   message(FATAL_ERROR "SWAVBENCH_SANITIZE needs clang (libFuzzer): configure with --preset sanitize")
 endif()
-set(SWAVBENCH_FUZZ_SECONDS 15 CACHE STRING "seconds each fuzz target runs under CTest")
+set(SWAVBENCH_FUZZ_SECONDS 10 CACHE STRING "seconds each fuzz target runs under CTest")
 
 include(${CMAKE_SOURCE_DIR}/cmake/uses_torch.cmake)
 # The sources among ARGN that include no torch header, directly or through ours.

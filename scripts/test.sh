@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs missing Debian packages, configures and builds (Release, build/),
 # then runs the whole CTest suite (unit, integration, benchmark smoke runs).
-# Extra arguments go to ctest, e.g. scripts/test.sh -L unit   or   -R kill_resume
+# Extra arguments go to ctest, e.g. scripts/test.sh -L unit   or   -R kill_torture
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
