@@ -8,18 +8,9 @@
 #   fuzz_<name>             one libFuzzer target per parser of outside input (tests/fuzz)
 # CTest runs the unit tests and each fuzz target for SWAVBENCH_FUZZ_SECONDS on a copy of its
 # committed seed corpus plus its committed regression inputs (tests/fuzz/<name>/).
-find_package(fmt REQUIRED)
-find_package(CLI11 REQUIRED)
-find_package(nlohmann_json REQUIRED)
-find_package(PkgConfig REQUIRED)
-find_package(ZLIB REQUIRED)
-find_package(Threads REQUIRED)
-find_package(pugixml REQUIRED)
+# fmt, CLI11, nlohmann-json, Lua, SQLite, libturbojpeg, libpng, pugixml, zlib and Threads are
+# found by the top-level CMakeLists.txt before it includes this file.
 find_package(GTest REQUIRED)
-pkg_check_modules(LUA REQUIRED IMPORTED_TARGET lua5.4)
-pkg_check_modules(SQLITE REQUIRED IMPORTED_TARGET sqlite3)
-pkg_check_modules(TURBOJPEG REQUIRED IMPORTED_TARGET libturbojpeg)
-pkg_check_modules(PNG REQUIRED IMPORTED_TARGET libpng)
 if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
   message(FATAL_ERROR "SWAVBENCH_SANITIZE needs clang (libFuzzer): configure with --preset sanitize")
 endif()
