@@ -369,7 +369,12 @@ json RunDriver::eval(const json& run, const json& spec, const std::string& where
     // Reuse stored results produced with identical options.
     std::vector<EvalRow> stored = store_.evals_for(row->id, name);
     if (!stored.empty() && json::parse(stored[0].card_json).value("options", json()) == opts) {
-      for (const auto& e : stored) results[name][e.metric] = e.value;
+      for (const auto& e : stored) {
+        if (e.metric == kDivergedMetric)
+          results[name][e.metric] = json::parse(e.card_json).value(kDivergedMetric, "diverged");
+        else
+          results[name][e.metric] = e.value;
+      }
       std::cout << fmt::format("  reusing {} of run #{} (same options)\n", name, row->id);
       continue;
     }
@@ -393,6 +398,14 @@ json RunDriver::eval(const json& run, const json& spec, const std::string& where
       rows.push_back({row->id, name, metric, value, result.card.dump(), ""});
       results[name][metric] = value;
       line += fmt::format("  {} {:.2f}", metric, value);
+    }
+    if (!result.diverged.empty()) {
+      // No number was measured: one row says so, the reason in its card (and the script sees
+      // results[name].diverged, the reason, instead of metrics).
+      result.card["diverged"] = result.diverged;
+      rows = {{row->id, name, kDivergedMetric, 1.0, result.card.dump(), ""}};
+      results[name] = json{{kDivergedMetric, result.diverged}};
+      line = "  diverged: " + result.diverged;
     }
     store_.replace_evals(row->id, name, rows);
     std::cout << fmt::format("  eval {} run #{}:{} ({})\n", name, row->id, line,

@@ -1,5 +1,10 @@
 #include "baselines/baseline_specs.h"
 
+#include <string>
+
+#include "harness/core/check.h"
+#include "harness/core/config.h"
+
 namespace swavbench {
 
 MethodSpec simclr_method_spec() {
@@ -14,8 +19,10 @@ MethodSpec simclr_method_spec() {
 }
 
 MethodSpec moco_method_spec() {
-  // MoCo v2 trains with per-GPU BatchNorm: with SyncBatchNorm its key encoder would see the
-  // batch statistics of its own queries' positives.
+  // MoCo v2 trains with per-GPU BatchNorm and shuffles the keys across GPUs: with SyncBatchNorm
+  // its key encoder would see the batch statistics of its own queries' positives. swavbench
+  // makes the per-GPU groups explicit (moco_bn_group, baselines/shuffle_bn.h), so one process
+  // and N processes normalise the same groups.
   MethodSpec moco;
   moco.name = "moco";
   moco.display_name = "MoCo v2";
@@ -23,6 +30,13 @@ MethodSpec moco_method_spec() {
   moco.table_order = 2;
   moco.min_crops = 2;
   moco.defaults = {{"temperature", 0.2}, {"sync_bn", false}};
+  moco.validate = [](const RunConfig& c, const std::string& where) {
+    SB_INPUT_CHECK(c.moco_bn_group == 0 || c.batch_size % c.moco_bn_group == 0,
+                   "{}: config key 'moco_bn_group' {} must divide batch_size {} (or be 0, which "
+                   "picks the largest group size that keeps every key out of its query's BN "
+                   "group)",
+                   where, c.moco_bn_group, c.batch_size);
+  };
   return moco;
 }
 

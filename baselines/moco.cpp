@@ -15,16 +15,23 @@
 //     MoCo loss (InfoNCE(q0, k1) + InfoNCE(q1, k0)) / 2;
 //   * after the loss, the keys k0 of this step (all ranks', B per rank) are enqueued, so a
 //     batch never sees its own keys among the negatives.
+//
+// Shuffling BN (baselines/shuffle_bn.h): f_q runs per group of moco_bn_group consecutive
+// samples (the authors' per-GPU BN), f_k per group of the shuffled batch, so that no key is
+// normalised with its query's group mates. The groups are global, so one process emulates the
+// authors' GPUs exactly and N processes compute the same step as one (tests/unit/test_dist.cpp).
 #include <torch/torch.h>
 
 #include <cmath>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "baselines/baselines.h"
 #include "baselines/losses.h"
+#include "baselines/shuffle_bn.h"
 #include "harness/core/check.h"
 #include "harness/models/heads.h"
 #include "harness/train/method.h"
@@ -107,34 +114,28 @@ class Moco final : public Method {
     return out;
   }
 
-  StepOutput loss(const MultiCropBatch& batch, int64_t, int) override {
+  StepOutput loss(const MultiCropBatch& batch, int64_t iteration, int) override {
     SB_CHECK(batch.crops.size() >= 2, "MoCo needs at least 2 crops, got {}", batch.crops.size());
-    // Queries: crops of one size go through f_q together (multi-crop).
+    // Shuffling BN (baselines/shuffle_bn.h): f_q normalises groups of m consecutive samples, f_k
+    // the same samples regrouped so that no key shares its group with its query's group mates.
+    const int64_t per_rank = batch.crops[0].size(0);
+    const int64_t global = per_rank * collective_.world_size();
+    const int64_t m = shuffle_bn_group_size(config_.moco_bn_group, per_rank, global);
     std::vector<torch::Tensor> queries =
-        encode_by_size_group(batch, [this](const torch::Tensor& x) {
+        encode_moco_queries(batch, m, [this](const torch::Tensor& x) {
           return normalized_embedding(model_->backbone, model_->projection_head, x);
         });
-
-    // Keys of the two large crops. The authors shuffle the batch across GPUs before f_k and
-    // unshuffle after ("shuffling BN"), so that BN's batch statistics cannot tell a query's
-    // sub-batch from its key's. One process has nothing to shuffle across: here f_k runs in
-    // train mode on the unshuffled batch (both large crops together, as f_q sees them), which
-    // can leak batch statistics and make the pretext task slightly easier. The shuffle is to be
-    // applied here once distributed runs use this method.
     torch::Tensor k0, k1;
     {
       torch::NoGradGuard no_grad;
       MocoKeyEncoder& f_k = model_->key_encoder;
-      if (batch.crops[0].sizes() == batch.crops[1].sizes()) {
-        auto keys = normalized_embedding(f_k->backbone, f_k->projection_head,
-                                         torch::cat({batch.crops[0], batch.crops[1]}))
-                        .chunk(2);
-        k0 = keys[0];
-        k1 = keys[1];
-      } else {
-        k0 = normalized_embedding(f_k->backbone, f_k->projection_head, batch.crops[0]);
-        k1 = normalized_embedding(f_k->backbone, f_k->projection_head, batch.crops[1]);
-      }
+      const std::vector<int64_t> key_order = shuffle_bn_key_order(
+          global, m, shuffle_bn_seed(static_cast<uint64_t>(config_.seed), iteration));
+      std::tie(k0, k1) =
+          encode_moco_keys(batch.crops[0], batch.crops[1], m, key_order, collective_,
+                           [&f_k](const torch::Tensor& x) {
+                             return normalized_embedding(f_k->backbone, f_k->projection_head, x);
+                           });
     }
 
     // The authors score against queue.clone().detach(): the push below writes the queue in
@@ -200,6 +201,64 @@ class Moco final : public Method {
 };
 
 }  // namespace
+
+std::vector<torch::Tensor> encode_moco_queries(const MultiCropBatch& batch, int64_t group_size,
+                                               const Encoder& f_q) {
+  const int64_t per_rank = batch.crops[0].size(0);
+  SB_CHECK(group_size > 0 && per_rank % group_size == 0,
+           "MoCo query groups of {} do not divide the batch of {}", group_size, per_rank);
+  if (group_size == per_rank) return encode_by_size_group(batch, f_q);
+  std::vector<std::vector<torch::Tensor>> per_crop(batch.crops.size());
+  MultiCropBatch group;
+  group.size_groups = batch.size_groups;
+  for (int64_t begin = 0; begin < per_rank; begin += group_size) {
+    group.crops.clear();
+    for (const auto& crop : batch.crops)
+      group.crops.push_back(crop.slice(0, begin, begin + group_size));
+    std::vector<torch::Tensor> out = encode_by_size_group(group, f_q);
+    for (size_t v = 0; v < out.size(); ++v) per_crop[v].push_back(out[v]);
+  }
+  std::vector<torch::Tensor> queries;
+  for (auto& parts : per_crop) queries.push_back(torch::cat(parts));
+  return queries;
+}
+
+std::pair<torch::Tensor, torch::Tensor> encode_moco_keys(
+    const torch::Tensor& crop0, const torch::Tensor& crop1, int64_t group_size,
+    const std::vector<int64_t>& key_order, Collective& collective, const Encoder& f_k) {
+  const int64_t per_rank = crop0.size(0);
+  const int64_t global = per_rank * collective.world_size();
+  SB_CHECK(static_cast<int64_t>(key_order.size()) == global && per_rank % group_size == 0,
+           "MoCo key order of {} for {} x {} samples in groups of {}", key_order.size(),
+           collective.world_size(), per_rank, group_size);
+  const bool one_size = crop0.sizes() == crop1.sizes();
+  auto encode_pair = [&](const torch::Tensor& x0, const torch::Tensor& x1) {
+    if (!one_size) return std::make_pair(f_k(x0), f_k(x1));
+    auto keys = f_k(torch::cat({x0, x1})).chunk(2);
+    return std::make_pair(keys[0], keys[1]);
+  };
+  if (group_size == global) return encode_pair(crop0, crop1);  // one group: nothing to shuffle
+
+  // Every rank's samples, in global order (ranks hold consecutive slices of the global batch).
+  const torch::Tensor all0 = collective.all_gather_cat(crop0.contiguous());
+  const torch::Tensor all1 = collective.all_gather_cat(crop1.contiguous());
+  const torch::Tensor order =
+      torch::tensor(key_order, torch::TensorOptions().dtype(torch::kLong)).to(crop0.device());
+  std::vector<torch::Tensor> mine0, mine1;
+  const int64_t first = collective.rank() * per_rank;
+  for (int64_t begin = first; begin < first + per_rank; begin += group_size) {
+    const torch::Tensor members = order.slice(0, begin, begin + group_size);
+    auto [k0, k1] = encode_pair(all0.index_select(0, members), all1.index_select(0, members));
+    mine0.push_back(k0);
+    mine1.push_back(k1);
+  }
+  // Keys of the whole shuffled batch (position order), then back to sample order:
+  // position_of[i] is where sample i's key sits.
+  const torch::Tensor shuffled0 = collective.all_gather_cat(torch::cat(mine0).contiguous());
+  const torch::Tensor shuffled1 = collective.all_gather_cat(torch::cat(mine1).contiguous());
+  const torch::Tensor position_of = torch::argsort(order).slice(0, first, first + per_rank);
+  return {shuffled0.index_select(0, position_of), shuffled1.index_select(0, position_of)};
+}
 
 std::unique_ptr<Method> make_moco(const MethodContext& context) {
   return std::make_unique<Moco>(context);

@@ -14,6 +14,7 @@
 #include "harness/data/loader.h"
 #include "harness/data/multicrop.h"
 #include "harness/data/sources.h"
+#include "harness/train/divergence.h"
 #include "harness/train/optim.h"
 
 namespace swavbench {
@@ -66,6 +67,8 @@ LinearEvalResult train_linear_classifier(const FeatureBatches& train, const Feat
     optimizer.set_lr(0.5 * options.lr * (1.0 + std::cos(kPi * epoch / options.epochs)));
     std::vector<int64_t> order = epoch_order(train.size, options.seed, epoch, /*shuffle=*/true);
     // Every sample every epoch (the paper's loader keeps the last partial batch).
+    double loss_sum = 0;
+    int64_t batches = 0;
     for (int64_t begin = 0; begin < train.size; begin += options.batch_size) {
       int64_t end = std::min(train.size, begin + options.batch_size);
       std::vector<int64_t> ids(order.begin() + begin, order.begin() + end);
@@ -75,7 +78,11 @@ LinearEvalResult train_linear_classifier(const FeatureBatches& train, const Feat
       optimizer.zero_grad();
       loss.backward();
       optimizer.step();
+      loss_sum += loss.item<double>();
+      ++batches;
     }
+    result.train_loss_per_epoch.push_back(loss_sum /
+                                          static_cast<double>(std::max<int64_t>(1, batches)));
     torch::NoGradGuard no_grad;
     auto [top1, top5] = topk_accuracy(head->forward(x_test), y_test);
     result.top1_per_epoch.push_back(top1);
@@ -146,10 +153,12 @@ EvalProtocol linear_protocol() {
     backbone->train(was_training);
 
     EvalResult result;
-    result.metrics = {{"top1_best", r.top1_best},
-                      {"top1_last", r.top1_last},
-                      {"top5_best", r.top5_best},
-                      {"top5_last", r.top5_last}};
+    result.diverged = protocol_divergence(r.train_loss_per_epoch, r.top1_best, full->num_classes());
+    if (result.diverged.empty())
+      result.metrics = {{"top1_best", r.top1_best},
+                        {"top1_last", r.top1_last},
+                        {"top5_best", r.top5_best},
+                        {"top5_last", r.top5_last}};
     result.card = {
         {"protocol", "linear"},
         {"train_split", "train"},
@@ -178,7 +187,9 @@ EvalProtocol linear_protocol() {
         {"best_epoch", r.best_epoch},
         {"top1_per_epoch", r.top1_per_epoch},
         {"top5_per_epoch", r.top5_per_epoch},
+        {"train_loss_per_epoch", r.train_loss_per_epoch},
         {"seed", opts.seed}};
+    if (!result.diverged.empty()) result.card["diverged"] = result.diverged;
     return result;
   };
   return p;

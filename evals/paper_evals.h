@@ -35,6 +35,7 @@ struct LinearEvalResult {
   std::vector<double> top1_per_epoch, top5_per_epoch;  // percent, on the test set
   int best_epoch = 0;                                  // 0-based, by top-1
   double top1_best = 0, top5_best = 0, top1_last = 0, top5_last = 0;
+  std::vector<double> train_loss_per_epoch;  // mean cross-entropy over each epoch's batches
 };
 
 // The training side of a linear evaluation: `size` samples; batch(ids, epoch) returns their
@@ -89,6 +90,16 @@ struct SemisupOptions {
 
 // Milestone epochs of the x0.2 steps: 60% and 80% of `epochs` (the paper's 12 and 16 of 20).
 std::pair<int, int> semisup_milestones(int epochs);
+
+// The learning rates semisup fine-tunes with on a dataset of C classes, from the paper's
+// ImageNet recipe: the head's scaled by C / 1000 (scale_to_classes), the trunk's unchanged.
+// `rule` says which, for the protocol card.
+struct SemisupLr {
+  double trunk = 0, head = 0;
+  std::string rule;
+};
+SemisupLr semisup_learning_rates(double paper_trunk, double paper_head, int64_t num_classes,
+                                 bool scale_to_classes);
 
 struct SemisupResult {
   ResNet backbone{nullptr};  // the fine-tuned copy

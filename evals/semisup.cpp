@@ -24,6 +24,7 @@
 #include "harness/data/loader.h"
 #include "harness/data/multicrop.h"
 #include "harness/data/sources.h"
+#include "harness/train/divergence.h"
 #include "harness/train/optim.h"
 
 namespace swavbench {
@@ -235,6 +236,8 @@ SemisupResult semisup_finetune(ResNet backbone, const Dataset& train, const Data
       ++batches;
     }
     result.train_loss.push_back(loss_sum / std::max<int64_t>(1, batches));
+    // A NaN has spread into the weights: every later epoch would only repeat it.
+    const bool finite = std::isfinite(result.train_loss.back());
     auto [top1, top5] = test_accuracy();
     result.top1_per_epoch.push_back(top1);
     result.top5_per_epoch.push_back(top5);
@@ -245,9 +248,31 @@ SemisupResult semisup_finetune(ResNet backbone, const Dataset& train, const Data
     }
     result.top1 = top1;
     result.top5 = top5;
+    if (!finite) break;
   }
 
   return result;
+}
+
+SemisupLr semisup_learning_rates(double paper_trunk, double paper_head, int64_t num_classes,
+                                 bool scale_to_classes) {
+  SemisupLr lr{paper_trunk, paper_head, ""};
+  if (!scale_to_classes || num_classes == 1000) {
+    lr.rule = scale_to_classes ? "the paper's values (1000 classes)"
+                               : "the paper's values, unscaled (scale_lr_to_classes = false)";
+    return lr;
+  }
+  // A class-balanced batch of B images holds B / C positives of each class, so the gradient of
+  // the head's row w_c, the batch mean of (p_c - y_c) f, is about 1000 / C times ImageNet's at
+  // the same batch; the head lr x C / 1000 keeps each step's change of the logits what the
+  // paper's recipe makes it (5 -> 0.05 for 10 classes, where 5 diverges). The trunk's gradient
+  // sums over the classes and keeps its scale, so its lr is the paper's.
+  lr.head = paper_head * static_cast<double>(num_classes) / 1000.0;
+  lr.rule = fmt::format(
+      "head lr x C / 1000 = x {} / 1000 for {} classes (a balanced batch holds B / C positives "
+      "of a class, so a head row's gradient is 1000 / C times ImageNet's); trunk lr unscaled",
+      num_classes, num_classes);
+  return lr;
 }
 
 EvalProtocol semisup_protocol() {
@@ -261,9 +286,13 @@ EvalProtocol semisup_protocol() {
                        {"epochs", 20},     // the paper: 20
                        {"lr_trunk", 0.0},  // 0: the paper's value for the fraction
                        {"lr_head", 0.0},   // 0: the paper's value for the fraction
-                       {"batch_size", 256}, {"test_subset", 0}, {"seed", 0},
+                       {"batch_size", 256},
+                       {"test_subset", 0},
+                       {"seed", 0},
                        {"subset_dir", ""},  // "": the repository's results/subsets
-                       {"crop", 0}};        // 0: the dataset's native resolution (eval_transform)
+                       {"crop", 0},         // 0: the dataset's native resolution (eval_transform)
+                       // The paper's head lr x C / 1000 (semisup_learning_rates).
+                       {"scale_lr_to_classes", true}};
   // The valid values of its numeric options (merge_eval_options checks them).
   p.ranges = {{"fraction", {0, false, 1}}, {"epochs", {1, true}},     {"lr_trunk", {0, true}},
               {"lr_head", {0, true}},      {"batch_size", {2, true}}, {"test_subset", {0, true}},
@@ -276,18 +305,20 @@ EvalProtocol semisup_protocol() {
     opts.epochs = o["epochs"].get<int>();
     opts.batch_size = o["batch_size"].get<int64_t>();
     opts.seed = o["seed"].get<uint64_t>();
-    // The paper's recipes: 1% labels -> trunk 0.02 / head 5; 10% -> 0.01 / 0.2. Fractions in
-    // between take the nearer recipe.
+    auto full = open_dataset(config.dataset, config.data_path, "train", config.load_size);
+    // The paper's recipes (ImageNet, 1000 classes): 1% labels -> trunk 0.02 / head 5; 10% ->
+    // 0.01 / 0.2. Fractions in between take the nearer recipe.
     const bool one_percent = std::abs(fraction - 0.01) < std::abs(fraction - 0.1);
     const double paper_trunk = one_percent ? 0.02 : 0.01, paper_head = one_percent ? 5.0 : 0.2;
     const double given_trunk = o["lr_trunk"].get<double>(), given_head = o["lr_head"].get<double>();
-    opts.lr_trunk = given_trunk > 0 ? given_trunk : paper_trunk;
-    opts.lr_head = given_head > 0 ? given_head : paper_head;
-    std::string lr_source = fmt::format("{} (paper's {} recipe: trunk {} / head {})",
-                                        given_trunk > 0 || given_head > 0 ? "given" : "paper",
-                                        one_percent ? "1%" : "10%", paper_trunk, paper_head);
-
-    auto full = open_dataset(config.dataset, config.data_path, "train", config.load_size);
+    const SemisupLr lr = semisup_learning_rates(paper_trunk, paper_head, full->num_classes(),
+                                                o["scale_lr_to_classes"].get<bool>());
+    opts.lr_trunk = given_trunk > 0 ? given_trunk : lr.trunk;
+    opts.lr_head = given_head > 0 ? given_head : lr.head;
+    std::string lr_source =
+        fmt::format("{}; paper's {} recipe: trunk {} / head {} (ImageNet, 1000 classes); {}",
+                    given_trunk > 0 || given_head > 0 ? "given" : "rule",
+                    one_percent ? "1%" : "10%", paper_trunk, paper_head, lr.rule);
     std::vector<int64_t> labels(full->size());
     for (int64_t i = 0; i < full->size(); ++i) labels[i] = full->label(i);
     std::string dir = o["subset_dir"].get<std::string>();
@@ -318,8 +349,12 @@ EvalProtocol semisup_protocol() {
     auto [m1, m2] = semisup_milestones(opts.epochs);
 
     EvalResult result;
-    result.metrics = {
-        {"top1", r.top1}, {"top5", r.top5}, {"top1_best", r.top1_best}, {"top5_best", r.top5_best}};
+    result.diverged = protocol_divergence(r.train_loss, r.top1_best, full->num_classes());
+    if (result.diverged.empty())
+      result.metrics = {{"top1", r.top1},
+                        {"top5", r.top5},
+                        {"top1_best", r.top1_best},
+                        {"top5_best", r.top5_best}};
     result.card = {
         {"protocol", "semisup"},
         {"train_split", "train"},
@@ -354,6 +389,7 @@ EvalProtocol semisup_protocol() {
         {"train_loss_per_epoch", r.train_loss},
         {"trunk_relative_change", norm2 > 0 ? std::sqrt(diff2 / norm2) : 0.0},
         {"seed", opts.seed}};
+    if (!result.diverged.empty()) result.card["diverged"] = result.diverged;
     return result;
   };
   return p;

@@ -249,6 +249,9 @@ const std::vector<Binding>& bindings() {
         bind("moco_momentum", "number", "MoCo momentum encoder m", &RunConfig::moco_momentum));
     b.push_back(
         bind("moco_queue", "integer", "MoCo negatives queue length", &RunConfig::moco_queue));
+    b.push_back(bind("moco_bn_group", "integer",
+                     "MoCo shuffling BN: samples per BatchNorm group (0 = auto)",
+                     &RunConfig::moco_bn_group));
     b.push_back(bind("collapse_margin", "number", "collapse alarm: nats above/below ln(K)",
                      &RunConfig::collapse_margin));
     b.push_back(bind("collapse_patience", "integer", "collapse alarm: epochs in a row",
@@ -406,6 +409,7 @@ void validate_config(const RunConfig& c, const std::string& where) {
   non_negative("freeze_prototypes_iters", c.freeze_prototypes_iters);
   non_negative("queue_start_epoch", c.queue_start_epoch);
   non_negative("moco_queue", c.moco_queue);
+  non_negative("moco_bn_group", c.moco_bn_group);
   SB_INPUT_CHECK(c.load_size == 0 || (c.load_size >= 8 && c.load_size <= 4096),
                  "{}: config key 'load_size' must be 0 (unset) or in [8, 4096] pixels, got {}",
                  where, c.load_size);

@@ -743,13 +743,19 @@ Table build_cost_table(Store& store, const std::vector<PaperValue>& paper) {
 
 }  // namespace
 
-std::string paper_cell_text(const std::vector<double>& values) {
+std::string paper_cell_text(const std::vector<double>& values, size_t diverged) {
   std::vector<double> finite;
   for (double v : values)
     if (std::isfinite(v)) finite.push_back(v);
   int bad = static_cast<int>(values.size() - finite.size());
   std::string nan = bad ? fmt::format(", {} NaN", bad) : "";
-  if (finite.empty()) return bad ? fmt::format("NaN ({})", bad) : kDash;
+  if (diverged) nan += fmt::format(", {} diverged", diverged);
+  if (finite.empty()) {
+    if (diverged && !bad) return fmt::format("diverged ({})", diverged);
+    return bad ? fmt::format("NaN ({}{})", bad,
+                             diverged ? fmt::format(", {} diverged", diverged) : "")
+               : kDash;
+  }
   CellStats s = cell_stats(finite);
   if (s.n == 1) return fmt::format("{:.2f} (1{})", s.mean, nan);
   return fmt::format("{:.2f} ± {:.2f} ({}{})", s.mean, s.std, s.n, nan);
@@ -863,7 +869,9 @@ Table build_paper_table(Store& store, const std::string& name,
     if (any_other) row.push_back(g.other);
     for (const auto& c : def.ours) {
       auto it = g.values.find(c.key);
-      row.push_back(paper_cell_text(it == g.values.end() ? std::vector<double>{} : it->second));
+      auto d = g.values.find(c.key.substr(0, c.key.rfind('.')) + "." + kDivergedMetric);
+      row.push_back(paper_cell_text(it == g.values.end() ? std::vector<double>{} : it->second,
+                                    d == g.values.end() ? 0 : d->second.size()));
     }
     std::string method = config_text(g.config, "method");
     std::string crops = config_text(g.config, "crops");

@@ -37,8 +37,9 @@ Table build_paper_table(Store& store, const std::string& name,
 std::string render_paper_tables(Store& store, const std::string& name,
                                 const std::vector<PaperValue>& paper, const std::string& format);
 
-// "mean ± std (n)" over the finite values ("70.00 (1)" for one; "—" for none); NaNs counted.
-std::string paper_cell_text(const std::vector<double>& values);
+// "mean ± std (n)" over the finite values ("70.00 (1)" for one; "—" for none); NaNs counted, and
+// `diverged` runs (a protocol that measured nothing) named: "diverged (3)" when none measured.
+std::string paper_cell_text(const std::vector<double>& values, size_t diverged = 0);
 
 // Shared with the claims (harness/report/claims.cpp), so both read configs and evals alike:
 // one CSV line's fields (quotes as RFC 4180; InputError naming `where`), a config value as

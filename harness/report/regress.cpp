@@ -354,10 +354,14 @@ std::string drop_rows_of_another_peak(MetricMap& baseline, const MetricMap& curr
     const double base_peak = peak_of(it->second);
     if (base_peak > 0 && now != current.end() &&
         std::abs(peak_of(now->second) - base_peak) > 0.01 * base_peak) {
+      const bool calibrated = it->second.info.count("gemm_gflop_per_s") > 0;
       notes += fmt::format(
           "note: {} not compared: the baseline's fp32 peak is {:.1f} GFLOP/s, this machine's "
-          "{:.1f} (throughput against the peak compares on the baseline's machine only)\n",
-          it->first, base_peak, peak_of(now->second));
+          "{:.1f} ({})\n",
+          it->first, base_peak, peak_of(now->second),
+          calibrated ? "img/s per GEMM GFLOP/s does not carry over to another CPU: its GEMM and "
+                       "its convolutions speed up by different factors"
+                     : "throughput against the peak compares on the baseline's machine only");
       it = baseline.erase(it);
     } else {
       ++it;

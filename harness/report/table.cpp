@@ -61,6 +61,17 @@ Table build_table(Store& store, const TableSpec& spec) {
         std::string m = e.protocol + "." + e.metric;
         if (std::find(metrics.begin(), metrics.end(), m) == metrics.end()) metrics.push_back(m);
       }
+    // A protocol's "diverged" column only where it has no measured metric to say it in.
+    std::vector<std::string> kept;
+    for (const auto& m : metrics) {
+      const std::string protocol = m.substr(0, m.rfind('.'));
+      bool measured_elsewhere = false;
+      for (const auto& other : metrics)
+        measured_elsewhere |= other != m && other.rfind(protocol + ".", 0) == 0 &&
+                              other != protocol + "." + kDivergedMetric;
+      if (m != protocol + "." + kDivergedMetric || !measured_elsewhere) kept.push_back(m);
+    }
+    metrics = kept;
   }
   for (const auto& m : metrics)
     SB_INPUT_CHECK(m.find('.') != std::string::npos,
@@ -97,14 +108,19 @@ Table build_table(Store& store, const TableSpec& spec) {
   for (const auto& key : keys) {
     std::vector<std::string> row = key;
     for (const auto& m : metrics) {
+      // Runs whose protocol diverged measured nothing: counted, never averaged in.
+      const std::string diverged_key = m.substr(0, m.rfind('.')) + "." + kDivergedMetric;
+      auto d = cells[key].find(diverged_key);
+      const size_t diverged = d == cells[key].end() ? 0 : d->second.size();
       auto it = cells[key].find(m);
-      if (it == cells[key].end() || it->second.empty()) {
-        row.push_back("—");
+      if (m == diverged_key || it == cells[key].end() || it->second.empty()) {
+        row.push_back(diverged ? fmt::format("diverged (n={})", diverged) : "—");
         continue;
       }
       CellStats s = cell_stats(it->second);
-      row.push_back(s.n > 1 ? fmt::format("{:.2f} ± {:.2f} (n={})", s.mean, s.std, s.n)
-                            : fmt::format("{:.2f} (n=1)", s.mean));
+      row.push_back((s.n > 1 ? fmt::format("{:.2f} ± {:.2f} (n={})", s.mean, s.std, s.n)
+                             : fmt::format("{:.2f} (n=1)", s.mean)) +
+                    (diverged ? fmt::format(", {} diverged", diverged) : ""));
     }
     table.rows.push_back(row);
   }

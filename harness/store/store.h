@@ -59,6 +59,10 @@ struct EpochRow {
   std::string extra_json = "{}";  // method logs (e.g. code entropy, knn accuracy)
 };
 
+// The metric of the one row a protocol that diverged leaves (value 1, the reason in its card's
+// "diverged"): no number was measured, and tables print "diverged".
+inline constexpr char kDivergedMetric[] = "diverged";
+
 struct EvalRow {
   int64_t run_id = 0;
   std::string protocol;  // "knn", "linear_fast", ...

@@ -70,6 +70,10 @@ struct EvalContext {
 struct EvalResult {
   std::vector<std::pair<std::string, double>> metrics;  // metric name -> value
   nlohmann::json card;                                  // the protocol card
+  // Non-empty: the protocol's training diverged, and why (harness/train/divergence.h). Then
+  // `metrics` is empty: the driver records the protocol as diverged (metric "diverged", the
+  // reason in the card), and tables print "diverged" instead of a number.
+  std::string diverged;
 };
 
 struct EvalProtocol {

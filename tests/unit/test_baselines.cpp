@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <random>
 #include <set>
 #include <sstream>
@@ -24,6 +25,7 @@
 #include "baselines/baselines.h"
 #include "baselines/losses.h"
 #include "baselines/register.h"
+#include "baselines/shuffle_bn.h"
 #include "harness/core/check.h"
 #include "harness/core/config.h"
 #include "harness/dist/collective.h"
@@ -736,10 +738,33 @@ TEST(MocoMethod, RealStepLossQueueAndMomentum) {
   auto key_encoder = root.named_children()["key_encoder"];
   auto key_backbone = child<ResNetImpl>(*key_encoder, "backbone");
   auto key_head = child<ProjectionHeadImpl>(*key_encoder, "projection_head");
-  const Crops queries = embed_crops(*backbone, *head, batch);
-  const Rows keys =
-      embed_rows(*key_backbone, *key_head, torch::cat({batch.crops[0], batch.crops[1]}));
-  const Rows k0(keys.begin(), keys.begin() + 8), k1(keys.begin() + 8, keys.end());
+  // Shuffling BN at batch 8: queries in groups of m = 2 consecutive samples (the largest m with
+  // m * m <= 8), keys in the key groups of the step's shuffle (baselines/shuffle_bn.h).
+  const int64_t m = 2;
+  ASSERT_EQ(shuffle_bn_group_size(0, 8, 8), m);
+  Crops queries(batch.crops.size());
+  for (int64_t begin = 0; begin < 8; begin += m) {
+    MultiCropBatch part;
+    part.size_groups = batch.size_groups;
+    for (const auto& crop : batch.crops) part.crops.push_back(crop.slice(0, begin, begin + m));
+    const Crops q = embed_crops(*backbone, *head, part);
+    for (size_t v = 0; v < q.size(); ++v)
+      queries[v].insert(queries[v].end(), q[v].begin(), q[v].end());
+  }
+  const std::vector<int64_t> order =
+      shuffle_bn_key_order(8, m, shuffle_bn_seed(static_cast<uint64_t>(config.seed), 0));
+  Rows k0(8), k1(8);
+  for (int64_t begin = 0; begin < 8; begin += m) {
+    const std::vector<int64_t> members(order.begin() + begin, order.begin() + begin + m);
+    const torch::Tensor idx = torch::tensor(members);
+    const Rows keys = embed_rows(
+        *key_backbone, *key_head,
+        torch::cat({batch.crops[0].index_select(0, idx), batch.crops[1].index_select(0, idx)}));
+    for (int64_t j = 0; j < m; ++j) {
+      k0[static_cast<size_t>(members[j])] = keys[static_cast<size_t>(j)];
+      k1[static_cast<size_t>(members[j])] = keys[static_cast<size_t>(m + j)];
+    }
+  }
   const Rows negatives = to_rows(queue_before.t());
   EXPECT_NEAR(loss, reference_moco(queries, k0, k1, negatives, config.temperature), 1e-5);
 
@@ -820,6 +845,162 @@ TEST(MocoMethod, QueueLengthIsTrimmedAndMustHoldOneBatch) {
   auto trimmed = build(small_config("moco", {{"moco_queue", 36}}));  // batch 8 -> 32
   EXPECT_EQ(saved_queue(*trimmed).first.size(1), 32);
   EXPECT_THROW(build(small_config("moco", {{"moco_queue", 4}})), InputError);
+}
+
+// ---------------------------------------------------------------------------------------------
+// MoCo's shuffling BN (baselines/shuffle_bn.h).
+
+TEST(ShuffleBn, GroupSizeIsTheLargestDivisorWhoseSquareFitsTheGlobalBatch) {
+  EXPECT_EQ(shuffle_bn_group_size(0, 256, 256), 16);    // one process, batch 256: 16 x 16
+  EXPECT_EQ(shuffle_bn_group_size(0, 8, 8), 2);         // 2 * 2 <= 8 < 3 * 3 (and 4 * 4)
+  EXPECT_EQ(shuffle_bn_group_size(0, 32, 64), 8);       // 2 ranks of 32: 8 groups of 8
+  EXPECT_EQ(shuffle_bn_group_size(0, 1536, 1536), 32);  // 48 > 32 would not fit, 32 * 32 <= 1536
+  EXPECT_EQ(shuffle_bn_group_size(0, 48, 96), 8);       // divisors of 48: ... 8 (64), 12 (144)
+  EXPECT_EQ(shuffle_bn_group_size(0, 7, 7), 1);         // a prime batch: groups of one sample
+  EXPECT_EQ(shuffle_bn_group_size(4, 8, 8), 4);         // an explicit size is kept
+  try {
+    shuffle_bn_group_size(3, 8, 16);
+    ADD_FAILURE() << "3 does not divide 8";
+  } catch (const InputError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "config key 'moco_bn_group' 3 must divide the batch each process trains on (8 = "
+              "batch_size 16 / 2 processes); 0 picks a size that does");
+  }
+}
+
+TEST(ShuffleBn, NoKeySharesItsBatchNormGroupWithItsQuerysGroupMates) {
+  for (const auto& [batch, m] :
+       std::vector<std::pair<int64_t, int64_t>>{{256, 16}, {64, 8}, {8, 2}, {48, 6}, {12, 3}}) {
+    const int64_t groups = batch / m;
+    for (uint64_t seed : {1u, 2u, 3u}) {
+      const std::vector<int64_t> order = shuffle_bn_key_order(batch, m, seed);
+      ASSERT_EQ(static_cast<int64_t>(order.size()), batch);
+      std::vector<int64_t> sorted = order;
+      std::sort(sorted.begin(), sorted.end());
+      for (int64_t i = 0; i < batch; ++i) ASSERT_EQ(sorted[i], i) << "not a permutation";
+      // Key group g = positions [g m, (g + 1) m); query group of sample i = i / m. With
+      // m * m <= batch every key group holds at most one sample of each query group, so the
+      // samples a key is normalised with and those its query is normalised with share only
+      // the sample itself.
+      for (int64_t g = 0; g < groups; ++g) {
+        std::map<int64_t, int> per_query_group;
+        for (int64_t j = g * m; j < (g + 1) * m; ++j) ++per_query_group[order[j] / m];
+        for (const auto& [query_group, count] : per_query_group)
+          EXPECT_EQ(count, 1) << "batch " << batch << " m " << m << " key group " << g << " has "
+                              << count << " samples of query group " << query_group;
+      }
+    }
+  }
+  // Larger groups than that (the authors' 8 GPUs x 32): at most ceil(32 / 8) = 4 of a key
+  // group's 32 samples come from any one query group (a random shuffle gives 4 on average).
+  const std::vector<int64_t> order = shuffle_bn_key_order(256, 32, 7);
+  for (int64_t g = 0; g < 8; ++g) {
+    std::map<int64_t, int> per_query_group;
+    for (int64_t j = g * 32; j < (g + 1) * 32; ++j) ++per_query_group[order[j] / 32];
+    for (const auto& [query_group, count] : per_query_group) EXPECT_LE(count, 4) << g;
+  }
+}
+
+TEST(ShuffleBn, KeyOrderIsAFunctionOfTheSeedAndOneGroupIsTheIdentity) {
+  EXPECT_EQ(shuffle_bn_key_order(64, 8, 5), shuffle_bn_key_order(64, 8, 5));
+  EXPECT_NE(shuffle_bn_key_order(64, 8, 5), shuffle_bn_key_order(64, 8, 6));
+  EXPECT_NE(shuffle_bn_seed(3, 0), shuffle_bn_seed(3, 1));
+  EXPECT_NE(shuffle_bn_seed(3, 0), shuffle_bn_seed(4, 0));
+  std::vector<int64_t> identity(16);
+  std::iota(identity.begin(), identity.end(), 0);
+  EXPECT_EQ(shuffle_bn_key_order(16, 16, 9), identity);
+}
+
+// The property in the network itself: with groups of 4 in a batch of 16 (m * m <= 16), changing
+// the image of a sample j that shares i's query group changes i's query (BatchNorm statistics)
+// but leaves i's key bit for bit the same; changing a sample of i's key group changes the key.
+TEST(ShuffleBn, AQuerysGroupMatesDoNotReachItsKeyThroughBatchNorm) {
+  torch::manual_seed(11);
+  RunConfig config = small_config("moco", {{"batch_size", 16}, {"moco_bn_group", 4}});
+  auto method = build(config);
+  method->module().train();
+  auto& root = method->module();
+  auto backbone = child<ResNetImpl>(root, "backbone");
+  auto head = child<ProjectionHeadImpl>(root, "projection_head");
+  auto key_encoder = root.named_children()["key_encoder"];
+  auto key_backbone = child<ResNetImpl>(*key_encoder, "backbone");
+  auto key_head = child<ProjectionHeadImpl>(*key_encoder, "projection_head");
+  Encoder f_q = [&](const torch::Tensor& x) { return head->forward(backbone->forward(x)); };
+  Encoder f_k = [&](const torch::Tensor& x) { return key_head->forward(key_backbone->forward(x)); };
+  torch::NoGradGuard no_grad;
+  const MultiCropBatch batch = random_batch(16);
+  const std::vector<int64_t> order = shuffle_bn_key_order(16, 4, 21);
+  const auto queries = encode_moco_queries(batch, 4, f_q);
+  const auto [k0, k1] =
+      encode_moco_keys(batch.crops[0], batch.crops[1], 4, order, local_collective(), f_k);
+
+  const int64_t i = 5;  // query group 1 = samples 4..7
+  int64_t position = 0;
+  while (order[position] != i) ++position;
+  const int64_t key_group = position / 4;
+  int64_t key_mate = -1;  // another sample of i's key group (from another query group)
+  for (int64_t j = key_group * 4; j < key_group * 4 + 4; ++j)
+    if (order[j] != i) key_mate = order[j];
+  ASSERT_GE(key_mate, 0);
+  ASSERT_NE(key_mate / 4, i / 4);
+
+  auto perturbed = [&](int64_t j) {
+    MultiCropBatch changed = batch;
+    for (auto& crop : changed.crops) {
+      crop = crop.clone();
+      crop[j] += 1.0;
+    }
+    return changed;
+  };
+  for (int64_t j : {4, 6, 7}) {  // i's query group mates
+    const MultiCropBatch changed = perturbed(j);
+    const auto q = encode_moco_queries(changed, 4, f_q);
+    const auto [c0, c1] =
+        encode_moco_keys(changed.crops[0], changed.crops[1], 4, order, local_collective(), f_k);
+    EXPECT_GT((q[0][i] - queries[0][i]).abs().max().item<double>(), 1e-4) << j;
+    EXPECT_TRUE(torch::equal(c0[i], k0[i])) << "sample " << j << " reached key " << i;
+    EXPECT_TRUE(torch::equal(c1[i], k1[i])) << "sample " << j << " reached key " << i;
+  }
+  const MultiCropBatch changed = perturbed(key_mate);
+  const auto [c0, c1] =
+      encode_moco_keys(changed.crops[0], changed.crops[1], 4, order, local_collective(), f_k);
+  EXPECT_GT((c0[i] - k0[i]).abs().max().item<double>(), 1e-4);
+  // Keys come back in sample order: sample j's key is f_k of its own crops (in its key group).
+  EXPECT_EQ(k0.size(0), 16);
+}
+
+// Two ranks (threads) holding halves of the batch compute the same keys, bit for bit, as one
+// process: the shuffle across ranks puts every key group on one rank and the keys come back
+// to their samples. The encoder is a pure batch-statistics function, so threads can share it.
+TEST(ShuffleBn, TwoRanksComputeTheSingleProcessKeysAndRestoreTheOrder) {
+  torch::manual_seed(12);
+  const torch::Tensor x0 = torch::randn({16, 3}), x1 = torch::randn({16, 3});
+  Encoder batch_norm_like = [](const torch::Tensor& x) {
+    return (x - x.mean(0)) / (x.std(0) + 1e-3) + 0.01 * x;
+  };
+  const std::vector<int64_t> order = shuffle_bn_key_order(16, 4, 8);
+  const auto [one0, one1] = encode_moco_keys(x0, x1, 4, order, local_collective(), batch_norm_like);
+  std::vector<torch::Tensor> got0(2), got1(2);
+  run_ranks(2, [&](int rank, Collective& collective) {
+    auto [k0, k1] =
+        encode_moco_keys(x0.slice(0, rank * 8, rank * 8 + 8), x1.slice(0, rank * 8, rank * 8 + 8),
+                         4, order, collective, batch_norm_like);
+    got0[static_cast<size_t>(rank)] = k0;
+    got1[static_cast<size_t>(rank)] = k1;
+  });
+  EXPECT_TRUE(torch::equal(torch::cat(got0), one0));
+  EXPECT_TRUE(torch::equal(torch::cat(got1), one1));
+  // And the keys are each sample's own: recomputed group by group here.
+  for (int64_t g = 0; g < 4; ++g) {
+    std::vector<int64_t> members(order.begin() + g * 4, order.begin() + g * 4 + 4);
+    const torch::Tensor idx = torch::tensor(members);
+    const auto keys =
+        batch_norm_like(torch::cat({x0.index_select(0, idx), x1.index_select(0, idx)}));
+    for (int64_t j = 0; j < 4; ++j) {
+      EXPECT_TRUE(torch::equal(one0[members[j]], keys[j])) << members[j];
+      EXPECT_TRUE(torch::equal(one1[members[j]], keys[4 + j])) << members[j];
+    }
+  }
 }
 
 }  // namespace

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "app/distributed_run.h"
+#include "baselines/register.h"
 #include "harness/core/check.h"
 #include "harness/core/config.h"
 #include "harness/dist/grad_sync.h"
@@ -365,6 +366,48 @@ int scenario_train_swav(const DistEnv& env, bool sync_bn, const std::string& pre
   return file ? 0 : report(pg.rank(), 30, "cannot write the losses");
 }
 
+// MoCo v2 with shuffling BN (baselines/shuffle_bn.h) in float64: a global batch of 64 in BN
+// groups of 8, a negatives queue, multi-crop queries. Per-rank BatchNorm (MoCo's sync_bn off).
+RunConfig tiny_moco_config() {
+  static const bool registered = [] {
+    register_baseline_methods();
+    return true;
+  }();
+  (void)registered;
+  return resolve_config({{"method", "moco"},
+                         {"subset", 256},
+                         {"batch_size", 64},
+                         {"epochs", 2},
+                         {"crops",
+                          {{{"count", 2}, {"size", 20}, {"min_scale", 0.3}, {"max_scale", 1.0}},
+                           {{"count", 2}, {"size", 12}, {"min_scale", 0.1}, {"max_scale", 0.3}}}},
+                         {"moco_queue", 128},
+                         {"moco_momentum", 0.99},
+                         {"base_lr", 0.3},
+                         {"knn_every", 0},
+                         {"precision", "fp64"},
+                         {"seed", 3}},
+                        nlohmann::json::object(), "test");
+}
+
+std::vector<double> train_tiny_moco(const std::string& run_dir, Collective& collective) {
+  std::vector<double> losses;
+  TrainCallbacks callbacks;
+  callbacks.on_step = [&](int64_t, double loss) { losses.push_back(loss); };
+  train_run(tiny_moco_config(), run_dir, callbacks, collective);
+  return losses;
+}
+
+int scenario_train_moco(const DistEnv& env) {
+  ProcessGroupCollective pg(env, "gloo", test_options(std::chrono::seconds(60)));
+  const std::string out = std::getenv(kOutDirVar);
+  const std::vector<double> losses = train_tiny_moco(out + "/run", pg);
+  std::ofstream file(out + "/losses_rank" + std::to_string(pg.rank()) + ".txt");
+  file.precision(17);
+  for (double loss : losses) file << loss << "\n";
+  return file ? 0 : report(pg.rank(), 30, "cannot write the losses");
+}
+
 // Idle ranks wait for rank 0's next job longer than the group's collective timeout (rank 0 may be
 // evaluating): a 1 s group timeout, and rank 0 sends after 3 s.
 int scenario_idle_wait(const DistEnv& env) {
@@ -413,6 +456,7 @@ int run_scenario(const std::string& name) {
   if (name == "idle_wait") return scenario_idle_wait(env);
   if (name == "root_dies_while_idle") return scenario_root_dies_while_idle(env);
   if (name == "train_swav_per_rank_bn") return scenario_train_swav(env, false);
+  if (name == "train_moco_fp64") return scenario_train_moco(env);
   return report(env.rank, 99, "unknown scenario " + name);
 }
 
@@ -608,6 +652,34 @@ TEST(DistTwoRanks, SwavTrainingFirstStepMatchesSingleProcessInFloat32) {
             << std::abs(two[0] - one[0]) << ", largest per-step loss difference over 8 steps "
             << worst_loss << ", largest relative parameter difference " << worst << " ("
             << worst_name << ")\n";
+  std::filesystem::remove_all(dir);
+}
+
+// MoCo's shuffling BN across ranks: each rank encodes the key groups at its positions of the
+// shuffled global batch and the keys are gathered back and unshuffled (baselines/moco.cpp).
+// The BN groups are global, so 2 ranks x 32 must follow 1 process x 64 step by step (float64;
+// the tolerance argument is the SwAV test's above). A wrong unshuffle pairs queries with other
+// samples' keys and moves the loss by far more than 1e-10, as does normalising keys by rank.
+TEST(DistTwoRanks, MocoShuffledKeysFollowSingleProcessStepByStepInFloat64) {
+  std::string dir;
+  const RunResult result = run_ranks("train_moco_fp64", std::chrono::seconds(5), 2, &dir);
+  ASSERT_EQ(result.codes, (std::vector<int>{0, 0})) << "see the ranks' stderr";
+  const std::vector<double> two = read_losses(dir + "/losses_rank0.txt");
+  const std::vector<double> one = train_tiny_moco(dir + "/single", local_collective());
+  ASSERT_EQ(one.size(), 8u);  // 256 images / 64 per step x 2 epochs
+  ASSERT_EQ(two.size(), one.size());
+  double worst_loss = 0;
+  for (size_t i = 0; i < one.size(); ++i) {
+    EXPECT_NEAR(two[i], one[i], 1e-10) << "step " << i;
+    worst_loss = std::max(worst_loss, std::abs(two[i] - one[i]));
+  }
+  std::cout << "MoCo float64: largest per-step loss difference, 2 ranks vs 1 process: "
+            << worst_loss << "\n";
+  const auto [worst, worst_name] =
+      largest_relative_parameter_difference(tiny_moco_config(), dir + "/run", dir + "/single");
+  std::cout << "MoCo float64: largest relative parameter difference after 8 steps: " << worst
+            << " (" << worst_name << ")\n";
+  EXPECT_LT(worst, 1e-10);
   std::filesystem::remove_all(dir);
 }
 

@@ -15,6 +15,7 @@
 #include "harness/core/check.h"
 #include "harness/core/provenance.h"
 #include "harness/report/paper_tables.h"
+#include "harness/report/table.h"
 #include "harness/store/store.h"
 
 namespace swavbench {
@@ -291,6 +292,42 @@ TEST_F(PaperTableTest, SemisupReadsTheFractionFromTheCard) {
   EXPECT_EQ(row_of(t, 2), (std::vector<std::string>{"random init", "R10-w0.25", "5", "—", "—", "—",
                                                     "—", "—", "—"}));
   EXPECT_TRUE(has_note(t, "best top-1, the paper's rule"));
+}
+
+// A protocol that diverged measured nothing: its cells say "diverged" with the count, and a
+// group where some seeds measured shows their mean with the diverged ones named beside it.
+TEST_F(PaperTableTest, DivergedProtocolsAreNamedNotAveraged) {
+  const std::string one_pct = R"({"fraction": 0.01, "diverged": "the training loss became nan"})";
+  add_run("transfer.lua", {{"epochs", 3}}, {{"semisup@1pct", "diverged", 1.0}}, kStatusDone,
+          one_pct);
+  add_run("transfer.lua", {{"epochs", 3}, {"seed", 1}}, {{"semisup@1pct", "diverged", 1.0}},
+          kStatusDone, one_pct);
+  add_run("transfer.lua", {{"epochs", 3}, {"method", "random"}},
+          {{"semisup@1pct", "top1_best", 30.0}, {"semisup@1pct", "top5_best", 60.0}}, kStatusDone,
+          R"({"fraction": 0.01})");
+  add_run("transfer.lua", {{"epochs", 3}, {"method", "random"}, {"seed", 1}},
+          {{"semisup@1pct", "diverged", 1.0}}, kStatusDone, one_pct);
+  Table t = build_paper_table(*store_, "semisup", paper_);
+  ASSERT_EQ(t.rows.size(), 2u);
+  EXPECT_EQ(row_of(t, 0)[3], "diverged (2)");
+  EXPECT_EQ(row_of(t, 0)[4], "diverged (2)");
+  EXPECT_EQ(row_of(t, 1)[3], "30.00 (1, 1 diverged)");
+  EXPECT_EQ(paper_cell_text({70.0, 72.0}, 1), "71.00 ± 1.41 (2, 1 diverged)");
+  EXPECT_EQ(paper_cell_text({}, 3), "diverged (3)");
+  EXPECT_EQ(paper_cell_text({}, 0), "—");
+
+  // bench.table's tables: the same, and a protocol with no measured metric gets its own column.
+  TableSpec spec;
+  spec.metrics = {"semisup@1pct.top1_best"};
+  spec.by = {"method"};
+  Table b = build_table(*store_, spec);
+  ASSERT_EQ(b.rows.size(), 2u);
+  EXPECT_EQ(b.rows[0], (std::vector<std::string>{"swav", "diverged (n=2)"}));
+  EXPECT_EQ(b.rows[1], (std::vector<std::string>{"random", "30.00 (n=1), 1 diverged"}));
+  spec.metrics.clear();
+  b = build_table(*store_, spec);
+  EXPECT_EQ(b.header, (std::vector<std::string>{"method", "semisup@1pct.top1_best",
+                                                "semisup@1pct.top5_best"}));
 }
 
 TEST_F(PaperTableTest, TransferNamesTheDownstreamDataAndDetector) {

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -25,6 +26,7 @@
 #include "harness/core/text.h"
 #include "harness/data/dataset.h"
 #include "harness/dist/collective.h"
+#include "harness/train/divergence.h"
 #include "harness/train/evaluation.h"
 #include "harness/train/method.h"
 
@@ -403,13 +405,15 @@ TEST(SemisupProtocol, FineTunesACopyOnThePinnedSubset) {
   TinyRun run;
   TempDir dir("semisup");
   auto before = snapshot(*run.method->backbone());
-  // 0.2% of the labels (120 images), one epoch: the mechanics, not the accuracy.
+  // 0.2% of the labels (120 images), 3 epochs of 4 steps: the mechanics (at 1 epoch the
+  // random trunk is still at chance, which is recorded as diverged).
   EvalResult r = run.run("semisup", {{"fraction", 0.002},
-                                     {"epochs", 1},
-                                     {"batch_size", 64},
+                                     {"epochs", 3},
+                                     {"batch_size", 32},
                                      {"test_subset", 256},
                                      {"subset_dir", dir.path()}});
   EXPECT_TRUE(bit_identical(before, snapshot(*run.method->backbone())));
+  ASSERT_EQ(r.diverged, "");
   for (const char* name : {"top1", "top5"}) {
     EXPECT_GE(metric(r, name), 0.0);
     EXPECT_LE(metric(r, name), 100.0);
@@ -419,17 +423,73 @@ TEST(SemisupProtocol, FineTunesACopyOnThePinnedSubset) {
   EXPECT_EQ(r.card["subset_file"], path);
   EXPECT_EQ(r.card["subset_sha256"], sha256_file(path));
   EXPECT_EQ(r.card["n_labelled"], 120);
-  EXPECT_EQ(r.card["batch_size"], 64);
-  EXPECT_DOUBLE_EQ(r.card["lr_trunk"].get<double>(), 0.02);  // nearer the 1% recipe
-  EXPECT_DOUBLE_EQ(r.card["lr_head"].get<double>(), 5.0);
+  EXPECT_EQ(r.card["batch_size"], 32);
+  // Nearer the 1% recipe: trunk 0.02, head 5 x 10 classes / 1000 (semisup_learning_rates).
+  EXPECT_DOUBLE_EQ(r.card["lr_trunk"].get<double>(), 0.02);
+  EXPECT_DOUBLE_EQ(r.card["lr_head"].get<double>(), 0.05);
+  EXPECT_NE(r.card["lr_source"].get<std::string>().find("head lr x C / 1000"), std::string::npos)
+      << r.card["lr_source"];
   EXPECT_GT(r.card["trunk_relative_change"].get<double>(), 0.0);  // the copy did train
   for (const char* key : {"fraction", "epochs", "schedule", "augmentation", "transform",
                           "resolution", "top1_per_epoch", "best_epoch"})
     EXPECT_TRUE(r.card.contains(key)) << key;
-  // One epoch: its best is its last.
-  EXPECT_EQ(metric(r, "top1_best"), metric(r, "top1"));
-  EXPECT_EQ(metric(r, "top5_best"), metric(r, "top5"));
+  // The best epoch's top-1 is the largest of the per-epoch values; the last is the last.
+  const auto per_epoch = r.card["top1_per_epoch"].get<std::vector<double>>();
+  ASSERT_EQ(per_epoch.size(), 3u);
+  EXPECT_EQ(metric(r, "top1_best"), *std::max_element(per_epoch.begin(), per_epoch.end()));
+  EXPECT_EQ(metric(r, "top1"), per_epoch.back());
+  EXPECT_GE(metric(r, "top1_best"), metric(r, "top1"));
   EXPECT_NE(r.card["selection"].get<std::string>().find("eval_semisup.py"), std::string::npos);
+}
+
+// A forced divergence (a head learning rate of 1e6) is recorded as diverged with its reason,
+// never as a number.
+TEST(SemisupProtocol, ADivergedFineTuningIsRecordedAsDivergedNotAsANumber) {
+  TinyRun run;
+  TempDir dir("semisup_diverged");
+  EvalResult r = run.run("semisup", {{"fraction", 0.002},
+                                     {"epochs", 2},
+                                     {"batch_size", 64},
+                                     {"test_subset", 256},
+                                     {"lr_head", 1e6},
+                                     {"subset_dir", dir.path()}});
+  EXPECT_TRUE(r.metrics.empty());
+  ASSERT_FALSE(r.diverged.empty());
+  EXPECT_TRUE(r.diverged.rfind("the training loss became nan", 0) == 0 ||
+              r.diverged.rfind("the training loss exploded", 0) == 0)
+      << r.diverged;
+  EXPECT_EQ(r.card["diverged"], r.diverged);
+}
+
+TEST(SemisupCore, HeadLearningRateScalesWithTheClassesAndThePapersStayImageNets) {
+  SemisupLr ten = semisup_learning_rates(0.02, 5.0, 10, true);
+  EXPECT_DOUBLE_EQ(ten.trunk, 0.02);
+  EXPECT_DOUBLE_EQ(ten.head, 0.05);
+  SemisupLr imagenet = semisup_learning_rates(0.02, 5.0, 1000, true);
+  EXPECT_DOUBLE_EQ(imagenet.head, 5.0);
+  EXPECT_EQ(imagenet.rule, "the paper's values (1000 classes)");
+  SemisupLr off = semisup_learning_rates(0.01, 0.2, 10, false);
+  EXPECT_DOUBLE_EQ(off.head, 0.2);
+  EXPECT_DOUBLE_EQ(off.trunk, 0.01);
+}
+
+TEST(ProtocolDivergence, NanExplodedAndChanceAreDivergedAndAHealthyRunIsNot) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_EQ(protocol_divergence({2.3, 1.9}, 40.0, 10), "");
+  EXPECT_EQ(protocol_divergence({2.3, nan, nan}, 40.0, 10),
+            "the training loss became nan at epoch 2 of 3");
+  EXPECT_EQ(protocol_divergence({std::numeric_limits<double>::infinity()}, 40.0, 10),
+            "the training loss became inf at epoch 1 of 1");
+  // 5 x ln 10 = 11.51: 12 has exploded, 11 has not.
+  EXPECT_EQ(protocol_divergence({2.3, 12.0}, 40.0, 10),
+            "the training loss exploded to 12 at epoch 2 of 2 (more than 5 x ln 10 = 11.5, the "
+            "loss of a uniform guess)");
+  EXPECT_EQ(protocol_divergence({2.3, 11.0}, 40.0, 10), "");
+  EXPECT_EQ(protocol_divergence({2.3}, 10.0, 10),
+            "the best top-1 over 1 epoch(s), 10.00%, is at or below chance (10.00% for 10 "
+            "classes)");
+  EXPECT_EQ(protocol_divergence({2.3}, 10.05, 10), "");
+  EXPECT_EQ(protocol_divergence({6.9}, 0.2, 1000), "");  // above 1000 classes' 0.1%
 }
 
 TEST(SemisupCore, CopyIsIndependentAndMilestonesAreThePapers) {

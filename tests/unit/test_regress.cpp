@@ -72,6 +72,31 @@ TEST(Regress, PeakRelativeThroughputComparesOnTheBaselinesMachineOnly) {
   auto rows = compare_metrics(b, other_machine);
   EXPECT_EQ(row(rows, "swav/mfu").verdict, Verdict::added);
   EXPECT_FALSE(has_regression(rows));
+
+  // The GEMM-calibrated row likewise, once the baseline records its machine's peak (on an
+  // AVX-512 Xeon it fell to x0.54 of a Zen baseline with no code change); a baseline row without
+  // a peak (recorded before rows carried one) is compared as before.
+  auto calibrated = [](double value, double peak) {
+    MetricValue m = metric(MetricKind::throughput, value, 0.4);
+    m.info = {{"img_per_s", 100.0}, {"gemm_gflop_per_s", 60.0}};
+    if (peak > 0) m.info["peak_gflop_per_s"] = peak;
+    return m;
+  };
+  MetricMap with_peak = base, here = slow_blas;
+  with_peak["swav/throughput"] = calibrated(2.3, 63.88);
+  here["swav/throughput"] = calibrated(1.2, 332.8);
+  const std::string calibrated_note = drop_rows_of_another_peak(with_peak, here);
+  EXPECT_NE(calibrated_note.find("swav/throughput not compared: the baseline's fp32 peak is 63.9 "
+                                 "GFLOP/s, this machine's 332.8 (img/s per GEMM GFLOP/s does not "
+                                 "carry over to another CPU"),
+            std::string::npos)
+      << calibrated_note;
+  EXPECT_EQ(with_peak.count("swav/throughput"), 0u);
+  MetricMap without_peak = base;
+  without_peak["swav/throughput"] = calibrated(2.3, 0);
+  drop_rows_of_another_peak(without_peak, here);
+  EXPECT_EQ(row(compare_metrics(without_peak, here), "swav/throughput").verdict,
+            Verdict::regression);
 }
 
 TEST(Regress, AccuracyIsAbsolutePointsAndOneSided) {
