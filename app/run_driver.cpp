@@ -267,9 +267,11 @@ json RunDriver::pretrain(const json& table, const std::string& where) {
                                        config.final_lr, config.warmup_epochs, config.start_warmup);
     const MethodSpec* spec = find_method_spec(config.method);
     if (spec && spec->has_prototypes)
-      schedule += fmt::format(", prototypes frozen {} iterations, queue {} from epoch {}",
-                              config.freeze_prototypes_iters, config.queue_length,
-                              config.queue_start_epoch);
+      schedule += fmt::format(", prototypes frozen {}, queue {} from epoch {}",
+                              config.freeze_prototypes_iters >= 0
+                                  ? fmt::format("{} iterations", config.freeze_prototypes_iters)
+                                  : fmt::format("{} epoch(s)", config.freeze_prototypes_epochs),
+                              config.queue_length, config.queue_start_epoch);
     std::cout << fmt::format(
         "plan: pretrain {} [{}] {} epochs, batch {}, crops {}, {} -> {}\n",
         request.label.empty() ? config.method : request.label, request.hash, config.epochs,

@@ -18,12 +18,12 @@ local eval_train = bench.param("eval_train_images", 10000)
 local eval_test = bench.param("eval_test_images", 2000)
 
 local profiles = {
-  quick = { common = { subset = 4096, epochs = 2, freeze_prototypes_iters = 8, knn_every = 0,
+  quick = { common = { subset = 4096, epochs = 2, freeze_prototypes_epochs = 0.5, knn_every = 0,
                        queue_start_epoch = 1 },
             batches = { 64, 128, 256, 512 }, queue_below = 256, queue_length = 1024,
             evals = { knn = { k = { 20, 200 }, train_subset = eval_train, test_subset = eval_test },
                       linear_fast = { train_subset = eval_train, test_subset = eval_test } } },
-  full = { common = { subset = 0, epochs = 20, freeze_prototypes_iters = 100, queue_start_epoch = 5 },
+  full = { common = { subset = 0, epochs = 20, freeze_prototypes_epochs = 1, queue_start_epoch = 5 },
            batches = { 64, 128, 256, 512 }, queue_below = 256, queue_length = 3840,
            evals = { knn = { k = { 20, 200 } }, linear_fast = {} } },
   -- ImageNet: the authors' own settings per batch size, not one preset scaled linearly. Their

@@ -27,7 +27,7 @@ local profiles = {
   -- is 28 px) vs 2 large + 4 small of 14 px (the paper's 160/224 and 96/224 ratios, rounded).
   quick = {
     common = { dataset = "fashion-mnist", subset = 4096, epochs = 2, batch_size = 256,
-               freeze_prototypes_iters = 8, knn_every = 0 },
+               freeze_prototypes_epochs = 0.5, knn_every = 0 },
     two = { { count = 2, size = 28, min_scale = 0.08, max_scale = 1.0 } },
     multi = { { count = 2, size = 24, min_scale = 0.14, max_scale = 1.0 },
               { count = 4, size = 14, min_scale = 0.05, max_scale = 0.14 } },
@@ -36,7 +36,7 @@ local profiles = {
   },
   full = {
     common = { dataset = "fashion-mnist", subset = 0, epochs = 20, batch_size = 256,
-               freeze_prototypes_iters = 100 },
+               freeze_prototypes_epochs = 1 },
     two = { { count = 2, size = 28, min_scale = 0.08, max_scale = 1.0 } },
     multi = { { count = 2, size = 24, min_scale = 0.14, max_scale = 1.0 },
               { count = 4, size = 14, min_scale = 0.05, max_scale = 0.14 } },

@@ -17,11 +17,11 @@ local eval_train = bench.param("eval_train_images", 10000)
 local eval_test = bench.param("eval_test_images", 2000)
 
 local profiles = {
-  quick = { common = { subset = 4096, epochs = 2, freeze_prototypes_iters = 8, knn_every = 0 },
+  quick = { common = { subset = 4096, epochs = 2, freeze_prototypes_epochs = 0.5, knn_every = 0 },
             counts = { 10, 30, 100, 300, 1000, 3000 },
             evals = { knn = { k = { 20, 200 }, train_subset = eval_train, test_subset = eval_test },
                       linear_fast = { train_subset = eval_train, test_subset = eval_test } } },
-  full = { common = { subset = 0, epochs = 20, freeze_prototypes_iters = 100 },
+  full = { common = { subset = 0, epochs = 20, freeze_prototypes_epochs = 1 },
            counts = { 10, 30, 100, 300, 1000, 3000 },
            evals = { knn = { k = { 20, 200 } }, linear_fast = {} } },
   imagenet = { common = { preset = "imagenet_800ep_bs4096", epochs = 400 },

@@ -22,7 +22,7 @@ MethodSpec swav_method_spec() {
                      where, a, n, n - 1);
   };
   spec.collapse_advice =
-      "freeze the prototypes longer (freeze_prototypes_iters), start the queue later "
+      "freeze the prototypes longer (freeze_prototypes_epochs), start the queue later "
       "(queue_start_epoch), or lower epsilon";
   return spec;
 }

@@ -239,8 +239,12 @@ const std::vector<Binding>& bindings() {
     b.push_back(bind("freeze_prototypes", "bool", "keep the random prototypes fixed",
                      &RunConfig::freeze_prototypes));
     b.push_back(bind("freeze_prototypes_iters", "integer",
-                     "iterations during which prototype gradients are dropped",
+                     "iterations during which prototype gradients are dropped (-1: use "
+                     "freeze_prototypes_epochs)",
                      &RunConfig::freeze_prototypes_iters));
+    b.push_back(bind("freeze_prototypes_epochs", "number",
+                     "epochs during which prototype gradients are dropped (the authors': 1)",
+                     &RunConfig::freeze_prototypes_epochs));
     b.push_back(bind("queue_length", "integer", "SwAV feature queue length (0 = none)",
                      &RunConfig::queue_length));
     b.push_back(bind("queue_start_epoch", "integer", "epoch at which the queue is created",
@@ -406,7 +410,11 @@ void validate_config(const RunConfig& c, const std::string& where) {
   non_negative("final_lr", c.final_lr);
   non_negative("start_warmup", c.start_warmup);
   non_negative("weight_decay", c.weight_decay);
-  non_negative("freeze_prototypes_iters", c.freeze_prototypes_iters);
+  SB_INPUT_CHECK(c.freeze_prototypes_iters >= -1,
+                 "{}: config key 'freeze_prototypes_iters' must be >= 0, or -1 to freeze for "
+                 "freeze_prototypes_epochs instead, got {}",
+                 where, c.freeze_prototypes_iters);
+  non_negative("freeze_prototypes_epochs", c.freeze_prototypes_epochs);
   non_negative("queue_start_epoch", c.queue_start_epoch);
   non_negative("moco_queue", c.moco_queue);
   non_negative("moco_bn_group", c.moco_bn_group);
@@ -519,6 +527,11 @@ json config_preset(const std::string& name, const std::string& where) {
   std::string hint = closest_match(name, config_preset_names());
   throw InputError(fmt::format("{}: unknown preset '{}'{}", where, name,
                                hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint)));
+}
+
+int64_t prototype_freeze_iterations(const RunConfig& config, int64_t iterations_per_epoch) {
+  if (config.freeze_prototypes_iters >= 0) return config.freeze_prototypes_iters;
+  return std::llround(config.freeze_prototypes_epochs * static_cast<double>(iterations_per_epoch));
 }
 
 }  // namespace swavbench

@@ -58,7 +58,13 @@ struct RunConfig {
   int sinkhorn_iters = 3;
   int prototypes = 100;            // K
   bool freeze_prototypes = false;  // fixed random prototypes (the paper's ablation)
-  int freeze_prototypes_iters = 100;
+  // Prototype freezing (main_swav.py's freeze_prototypes_niters): the prototypes get no gradient
+  // for the first iterations. The authors freeze for one epoch at every batch size (313
+  // iterations at 4096, 5005 at 256: ImageNet's 1.28M images / batch), so the unit is the epoch:
+  // freeze_prototypes_epochs x the run's iterations per epoch (rounded), unless
+  // freeze_prototypes_iters >= 0 gives the count itself (it wins; -1 = unset).
+  int freeze_prototypes_iters = -1;
+  double freeze_prototypes_epochs = 1.0;
   int queue_length = 0;  // 0: no queue
   int queue_start_epoch = 15;
   double moco_momentum = 0.999;
@@ -129,5 +135,9 @@ nlohmann::json parse_set_value(const std::string& text);
 // Named presets (the paper's ImageNet recipes, the Fashion-MNIST default) as config tables.
 nlohmann::json config_preset(const std::string& name, const std::string& where);
 std::vector<std::string> config_preset_names();
+
+// The iterations during which a run's prototypes are frozen: freeze_prototypes_iters when it is
+// set (>= 0), else freeze_prototypes_epochs x iterations_per_epoch, rounded to the nearest.
+int64_t prototype_freeze_iterations(const RunConfig& config, int64_t iterations_per_epoch);
 
 }  // namespace swavbench

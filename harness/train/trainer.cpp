@@ -280,7 +280,12 @@ TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
   auto full = open_dataset(config.dataset, config.data_path, "train", config.load_size);
   auto data = balanced_subset_of(full, config.subset, static_cast<uint64_t>(config.seed));
 
-  std::unique_ptr<Method> method = build_method(config, *data, device, collective);
+  // The method sees its prototype freezing as an iteration count: one epoch is the loader's
+  // full global batches (drop_last).
+  RunConfig effective = config;
+  effective.freeze_prototypes_iters = static_cast<int>(
+      prototype_freeze_iterations(config, data->size() / std::max(1, config.batch_size)));
+  std::unique_ptr<Method> method = build_method(effective, *data, device, collective);
   const int world = collective.world_size();
   const int rank = collective.rank();
   if (world > 1) {

@@ -20,6 +20,31 @@ std::string error_of(const json& table, const json& overrides = json::object()) 
   return "";
 }
 
+// Prototype freezing is in epochs, the authors' unit (313 iterations at 4096 and 5005 at 256 are
+// both one ImageNet epoch), so it scales with the data and the batch; an iteration count, when
+// given, wins.
+TEST(Config, PrototypeFreezingIsInEpochsUnlessAnIterationCountIsGiven) {
+  RunConfig c = resolve_config(json::object(), json::object(), "w");
+  EXPECT_EQ(c.freeze_prototypes_iters, -1);
+  EXPECT_DOUBLE_EQ(c.freeze_prototypes_epochs, 1.0);
+  EXPECT_EQ(prototype_freeze_iterations(c, 39), 39);   // 10000 images at batch 256
+  EXPECT_EQ(prototype_freeze_iterations(c, 156), 156);  // the same data at batch 64
+  c.freeze_prototypes_epochs = 0.5;
+  EXPECT_EQ(prototype_freeze_iterations(c, 16), 8);
+  EXPECT_EQ(prototype_freeze_iterations(c, 39), 20);  // 19.5 rounds to 20
+  c.freeze_prototypes_iters = 0;
+  EXPECT_EQ(prototype_freeze_iterations(c, 39), 0);
+  c.freeze_prototypes_iters = 313;
+  EXPECT_EQ(prototype_freeze_iterations(c, 312), 313);
+  EXPECT_NE(error_of({{"freeze_prototypes_iters", -2}})
+                .find("'freeze_prototypes_iters' must be >= 0, or -1 to freeze for "
+                      "freeze_prototypes_epochs instead, got -2"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"freeze_prototypes_epochs", -0.5}})
+                .find("'freeze_prototypes_epochs' must be >= 0"),
+            std::string::npos);
+}
+
 TEST(Config, DefaultsAreTheFashionMnistRecipe) {
   RunConfig c = resolve_config(json::object(), json::object(), "here");
   EXPECT_EQ(c.method, "swav");
@@ -174,7 +199,7 @@ TEST(Config, BuiltinMethodSpecs) {
   EXPECT_EQ(method_spec("moco", "w").display_name, "MoCo v2");
   EXPECT_EQ(method_spec("random", "w").paper_name, "");  // the paper has no random-init row
   EXPECT_FALSE(method_spec("random", "w").trains);
-  EXPECT_NE(method_spec("swav", "w").collapse_advice.find("freeze_prototypes_iters"),
+  EXPECT_NE(method_spec("swav", "w").collapse_advice.find("freeze_prototypes_epochs"),
             std::string::npos);
   EXPECT_TRUE(method_spec("simclr", "w").collapse_advice.empty());
   // A SwAV-only check stays SwAV's: SimCLR has no crops_for_assign to check.
