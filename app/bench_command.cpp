@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "harness/core/check.h"
+#include "harness/core/config.h"
 #include "harness/core/files.h"
 #include "harness/core/hardware.h"
 #include "harness/core/provenance.h"
@@ -28,6 +29,9 @@ struct BenchArgs {
   std::string filter;
   double min_time = 0.5;
   std::string db;
+  bool peers = false;
+  int rounds = 4;
+  int peer_steps = 10;
 };
 
 // <dir of the running swavbench>/bench: where the build puts bench/bench_*.
@@ -273,6 +277,186 @@ int do_bench(const BenchArgs& args) {
   return 0;
 }
 
+// ---------------------------------------------------------------- --peers
+
+// A peer: the same SwAV training step written outside swavbench, run by `python` with
+// PYTHONPATH `path` ("" = the interpreter's own packages).
+struct Peer {
+  std::string name, python, path, what;
+};
+
+// Debian's python3-torch always (scripts/setup-deps.sh test installs it); the LibTorch 2.x wheel
+// of scripts/setup-torch2.sh when the checkout has it (.torch2/site).
+std::vector<Peer> available_peers() {
+  const std::string step =
+      "bench/peers/swav_eager.py: the step only (forward, Sinkhorn, swapped loss, backward, SGD) "
+      "on crops made once, no augmentation or loader";
+  std::vector<Peer> peers{{"pytorch_eager-debian", "/usr/bin/python3", "", step}};
+  const fs::path torch2 = fs::path(swavbench_source_dir()) / ".torch2" / "site";
+  std::error_code ec;
+  if (fs::exists(torch2 / "torch" / "__init__.py", ec))
+    peers.push_back({"pytorch_eager-torch2", "/usr/bin/python3", torch2.string(), step});
+  return peers;
+}
+
+struct Median3 {
+  double min = 0, median = 0, max = 0;
+};
+Median3 spread(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  Median3 m;
+  if (v.empty()) return m;
+  m.min = v.front();
+  m.max = v.back();
+  const size_t n = v.size();
+  m.median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  return m;
+}
+
+// Ours (bench_train_step's SwAV step at the default recipe, batch 256) and each peer at the same
+// recipe, batch and thread count, alternated A/B/A/B in this one invocation so that a machine
+// that slows down or speeds up moves both sides; the ratio ours / peer per round, and its
+// min / median / max over the rounds, stored in the bench table.
+int do_peers(const BenchArgs& args) {
+  SB_INPUT_CHECK(args.rounds >= 1, "--rounds must be >= 1, got {}", args.rounds);
+  SB_INPUT_CHECK(args.peer_steps >= 1, "--peer-steps must be >= 1, got {}", args.peer_steps);
+  SB_INPUT_CHECK(args.min_time > 0, "--min-time must be > 0 seconds, got {}", args.min_time);
+  const fs::path ours_exe = bench_dir() / "bench_train_step";
+  SB_INPUT_CHECK(fs::exists(ours_exe),
+                 "{} is missing: `swavbench bench --peers` times our step with it (built by "
+                 "scripts/test.sh, or cmake -DSWAVBENCH_BUILD_BENCH=ON)",
+                 ours_exe.string());
+  const std::string script = std::string(swavbench_source_dir()) + "/bench/peers/swav_eager.py";
+  SB_INPUT_CHECK(fs::exists(script), "{} is missing", script);
+  const int64_t batch = 256;
+  const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // The recipe bench_train_step's BM_TrainStep/swav trains: the config defaults.
+  const RunConfig c =
+      resolve_config({{"method", "swav"}, {"batch_size", batch}}, json::object(), "bench --peers");
+  std::string crops;
+  for (const auto& spec : c.crops)
+    crops += fmt::format("{}{}x{}", crops.empty() ? "" : ",", spec.count, spec.size);
+  std::vector<std::string> recipe{"--device",       "cpu",
+                                  "--arch",         c.arch,
+                                  "--width",        fmt::format("{}", c.width),
+                                  "--in-channels",  "1",
+                                  "--batch",        std::to_string(batch),
+                                  "--crops",        crops,
+                                  "--hidden",       std::to_string(c.hidden_dim),
+                                  "--feat-dim",     std::to_string(c.feat_dim),
+                                  "--prototypes",   std::to_string(c.prototypes),
+                                  "--epsilon",      fmt::format("{}", c.epsilon),
+                                  "--iterations",   std::to_string(c.sinkhorn_iters),
+                                  "--temperature",  fmt::format("{}", c.temperature),
+                                  "--lr",           fmt::format("{}", c.base_lr),
+                                  "--weight-decay", fmt::format("{}", c.weight_decay),
+                                  "--threads",      std::to_string(threads),
+                                  "--warmup",       "2",
+                                  "--steps",        std::to_string(args.peer_steps)};
+  if (c.small_stem) recipe.push_back("--small-stem");
+  const std::string recipe_text = fmt::format(
+      "SwAV {} w{} {}, {} channel, batch {}, crops {}, head {}-{}, K {}, SGD, {} thread(s)", c.arch,
+      c.width, c.small_stem ? "small stem" : "ImageNet stem", 1, batch, crops, c.hidden_dim,
+      c.feat_dim, c.prototypes, threads);
+
+  TempDir tmp("swavbench_peers");
+  auto run_ours = [&](int round) {
+    const std::string out = fmt::format("{}/ours{}.json", tmp.path(), round);
+    const std::string err = fmt::format("{}/ours{}.err", tmp.path(), round);
+    const int status = run_process(
+        {ours_exe.string(), fmt::format("--benchmark_filter=^BM_TrainStep/swav/{}$", batch),
+         "--benchmark_out=" + out, "--benchmark_out_format=json",
+         fmt::format("--benchmark_min_time={}", args.min_time)},
+        "/dev/null", err);
+    SB_INPUT_CHECK(status == 0, "bench_train_step failed (exit {}): {}", status, read_file(err));
+    const json doc = json::parse(read_file(out), nullptr, false);
+    SB_INPUT_CHECK(!doc.is_discarded() && doc.contains("benchmarks") && !doc["benchmarks"].empty(),
+                   "bench_train_step wrote no benchmark to {}", out);
+    return doc["benchmarks"][0].value("items_per_second", 0.0);
+  };
+  auto run_peer = [&](const Peer& peer, int round) {
+    const std::string out = fmt::format("{}/{}{}.json", tmp.path(), peer.name, round);
+    const std::string err = fmt::format("{}/{}{}.err", tmp.path(), peer.name, round);
+    std::vector<std::string> argv{"/usr/bin/env"};
+    if (!peer.path.empty()) argv.push_back("PYTHONPATH=" + peer.path);
+    argv.insert(argv.end(), {peer.python, script});
+    argv.insert(argv.end(), recipe.begin(), recipe.end());
+    argv.insert(argv.end(), {"--json", out});
+    const int status = run_process(argv, "/dev/null", err);
+    SB_INPUT_CHECK(status == 0, "peer {} failed (exit {}): {}", peer.name, status, read_file(err));
+    const json doc = json::parse(read_file(out), nullptr, false);
+    SB_INPUT_CHECK(!doc.is_discarded() && doc.contains("img_per_s") && doc["img_per_s"].is_number(),
+                   "peer {} wrote no img_per_s to {}", peer.name, out);
+    return std::make_pair(doc["img_per_s"].get<double>(), doc.value("torch", "?"));
+  };
+
+  const std::vector<Peer> peers = available_peers();
+  std::cout << fmt::format("bench --peers: {} round(s) of ours and {} peer(s), alternated; {}\n",
+                           args.rounds, peers.size(), recipe_text)
+            << std::flush;
+  std::vector<double> ours;
+  std::vector<std::vector<double>> theirs(peers.size());
+  std::vector<std::string> versions(peers.size());
+  for (int round = 1; round <= args.rounds; ++round) {
+    ours.push_back(run_ours(round));
+    std::cout << fmt::format("  round {}: ours {:.1f} img/s", round, ours.back());
+    for (size_t i = 0; i < peers.size(); ++i) {
+      auto [img_per_s, version] = run_peer(peers[i], round);
+      theirs[i].push_back(img_per_s);
+      versions[i] = version;
+      std::cout << fmt::format(", {} {:.1f}", peers[i].name, img_per_s);
+    }
+    std::cout << "\n" << std::flush;
+  }
+
+  Store store(args.db);
+  const std::string sha = swavbench_git_sha();
+  const std::string host = hostname();
+  const Median3 o = spread(ours);
+  auto add = [&](const std::string& name, double value, const std::string& unit, json extra) {
+    BenchRow row;
+    row.name = name;
+    row.value = value;
+    row.unit = unit;
+    row.git_sha = sha;
+    row.host = host;
+    extra["recipe"] = recipe_text;
+    extra["rounds"] = args.rounds;
+    extra["threads"] = threads;
+    row.extra_json = extra.dump();
+    store.add_bench(row);
+  };
+  add("peers/swav_step/ours", o.median, "img/s",
+      {{"img_per_s", ours},
+       {"min", o.min},
+       {"max", o.max},
+       {"includes", "bench_train_step BM_TrainStep/swav: the step only on pre-augmented crops"}});
+  std::cout << fmt::format("\n{:<28} {:>10} {:>10} {:>10}   {}\n", "", "min", "median", "max",
+                           "what");
+  std::cout << fmt::format("{:<28} {:>10.1f} {:>10.1f} {:>10.1f}   img/s (bench_train_step)\n",
+                           "ours", o.min, o.median, o.max);
+  for (size_t i = 0; i < peers.size(); ++i) {
+    std::vector<double> ratio;
+    for (size_t r = 0; r < ours.size(); ++r) ratio.push_back(ours[r] / theirs[i][r]);
+    const Median3 t = spread(theirs[i]), q = spread(ratio);
+    add("peers/swav_step/" + peers[i].name, t.median, "img/s",
+        {{"img_per_s", theirs[i]},
+         {"min", t.min},
+         {"max", t.max},
+         {"torch", versions[i]},
+         {"includes", peers[i].what}});
+    add("peers/swav_step/ours_over_" + peers[i].name, q.median, "x",
+        {{"ratio", ratio}, {"min", q.min}, {"max", q.max}, {"torch", versions[i]}});
+    std::cout << fmt::format("{:<28} {:>10.1f} {:>10.1f} {:>10.1f}   img/s, PyTorch {}\n",
+                             peers[i].name, t.min, t.median, t.max, versions[i]);
+    std::cout << fmt::format("{:<28} {:>10.2f} {:>10.2f} {:>10.2f}   x (> 1: ours is faster)\n",
+                             "ours / " + peers[i].name, q.min, q.median, q.max);
+  }
+  std::cout << fmt::format("\nbench --peers: stored {} row(s) in {} (table bench, git {})\n",
+                           1 + 2 * peers.size(), args.db, short_sha(sha));
+  return 0;
+}
+
 }  // namespace
 
 Subcommand add_bench_command(CLI::App& app) {
@@ -285,7 +469,14 @@ Subcommand add_bench_command(CLI::App& app) {
   cmd->add_option("--min-time", args->min_time, "minimum seconds per benchmark")
       ->capture_default_str();
   cmd->add_option("--db", args->db, "results database")->capture_default_str();
-  return {cmd, [args] { return do_bench(*args); }};
+  cmd->add_flag("--peers", args->peers,
+                "time our SwAV step against the same step in plain PyTorch (bench/peers/), "
+                "alternated, and store the ratios");
+  cmd->add_option("--rounds", args->rounds, "--peers: alternations of ours and each peer")
+      ->capture_default_str();
+  cmd->add_option("--peer-steps", args->peer_steps, "--peers: timed steps per peer run")
+      ->capture_default_str();
+  return {cmd, [args] { return args->peers ? do_peers(*args) : do_bench(*args); }};
 }
 
 }  // namespace swavbench

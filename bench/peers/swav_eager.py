@@ -79,21 +79,27 @@ class Bottleneck(nn.Module):
 
 
 class ResNetTrunk(nn.Module):
-    """torchvision's ResNet without its fc layer: returns the pooled features."""
+    """torchvision's ResNet without its fc layer: returns the pooled features. `width` scales
+    every stage (int(64 * width) channels first, as the authors' resnet50w2 and swavbench);
+    `small_stem` is the small-image stem (3x3 stride-1 conv1, no max-pool)."""
 
-    def __init__(self, block, layers):
+    def __init__(self, block, layers, width=1.0, small_stem=False, in_channels=3):
         super().__init__()
-        self.inplanes = 64
-        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        base = int(64 * width)
+        self.inplanes = base
+        if small_stem:
+            self.conv1 = nn.Conv2d(in_channels, base, 3, 1, 1, bias=False)
+        else:
+            self.conv1 = nn.Conv2d(in_channels, base, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(base)
         self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, 2, 1)
-        self.layer1 = self._make_layer(block, 64, layers[0])
-        self.layer2 = self._make_layer(block, 128, layers[1], 2)
-        self.layer3 = self._make_layer(block, 256, layers[2], 2)
-        self.layer4 = self._make_layer(block, 512, layers[3], 2)
+        self.maxpool = nn.Identity() if small_stem else nn.MaxPool2d(3, 2, 1)
+        self.layer1 = self._make_layer(block, base, layers[0])
+        self.layer2 = self._make_layer(block, base * 2, layers[1], 2)
+        self.layer3 = self._make_layer(block, base * 4, layers[2], 2)
+        self.layer4 = self._make_layer(block, base * 8, layers[3], 2)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.out_dim = 512 * block.expansion
+        self.out_dim = base * 8 * block.expansion
 
     def _make_layer(self, block, planes, blocks, stride=1):
         downsample = None
@@ -112,31 +118,36 @@ class ResNetTrunk(nn.Module):
         return torch.flatten(self.avgpool(x), 1)
 
 
-ARCHS = {"resnet18": (BasicBlock, [2, 2, 2, 2]), "resnet34": (BasicBlock, [3, 4, 6, 3]),
+ARCHS = {"resnet10": (BasicBlock, [1, 1, 1, 1]), "resnet18": (BasicBlock, [2, 2, 2, 2]), "resnet34": (BasicBlock, [3, 4, 6, 3]),
          "resnet50": (Bottleneck, [3, 4, 6, 3])}
 
 
-def make_trunk(arch):
-    """torchvision's model when available (fc replaced by identity), else ours."""
-    try:
-        import torchvision  # noqa: F401
-        model = getattr(torchvision.models, arch)()
-        dim = model.fc.in_features
-        model.fc = nn.Identity()
-        return model, dim, "torchvision " + torchvision.__version__
-    except ImportError:
-        block, layers = ARCHS[arch]
-        model = ResNetTrunk(block, layers)
-        return model, model.out_dim, "bench/peers/swav_eager.py (torchvision's architecture)"
+def make_trunk(arch, width=1.0, small_stem=False, in_channels=3):
+    """torchvision's model when it has this trunk (fc replaced by identity), else ours."""
+    block, layers = ARCHS[arch]
+    if width == 1.0 and not small_stem and in_channels == 3 and arch != "resnet10":
+        try:
+            import torchvision  # noqa: F401
+            model = getattr(torchvision.models, arch)()
+            dim = model.fc.in_features
+            model.fc = nn.Identity()
+            return model, dim, "torchvision " + torchvision.__version__
+        except ImportError:
+            pass
+    model = ResNetTrunk(block, layers, width, small_stem, in_channels)
+    return model, model.out_dim, "bench/peers/swav_eager.py (torchvision's architecture%s)" % (
+        "" if width == 1.0 and not small_stem else
+        ", width %g%s" % (width, ", small stem" if small_stem else ""))
 
 
 # --- SwAV as main_swav.py computes it ----------------------------------------------------------
 
 
 class SwavModel(nn.Module):
-    def __init__(self, arch, hidden, feat_dim, prototypes):
+    def __init__(self, arch, hidden, feat_dim, prototypes, width=1.0, small_stem=False,
+                 in_channels=3):
         super().__init__()
-        self.trunk, dim, self.trunk_source = make_trunk(arch)
+        self.trunk, dim, self.trunk_source = make_trunk(arch, width, small_stem, in_channels)
         self.projection_head = nn.Sequential(nn.Linear(dim, hidden), nn.BatchNorm1d(hidden),
                                              nn.ReLU(inplace=True), nn.Linear(hidden, feat_dim))
         self.prototypes = nn.Linear(feat_dim, prototypes, bias=False)
@@ -199,6 +210,38 @@ def parse_crops(text):
     return sizes
 
 
+def check_loss(args):
+    """The peer's loss on swavbench's batch with swavbench's weights (its `export --format full`
+    names: backbone.* with torchvision's names, projection_head.projection_head.N.*,
+    prototypes.weight), in train mode as a step computes it. Prints {"loss": ...} as JSON."""
+    import os
+    weights = torch.load(os.path.join(args.check_loss, "weights.pt"))
+    stored = torch.load(os.path.join(args.check_loss, "crops.pt"))
+    crops = [stored[str(i)] for i in range(len(stored))]
+    model = SwavModel(args.arch, args.hidden, args.feat_dim, args.prototypes, args.width,
+                      args.small_stem, args.in_channels)
+    state = {}
+    for name, tensor in weights.items():
+        if name.startswith("backbone."):
+            name = "trunk." + name[len("backbone."):]
+        elif name.startswith("projection_head.projection_head."):
+            name = "projection_head." + name[len("projection_head.projection_head."):]
+        state[name] = tensor
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        print(json.dumps({"error": "weights do not match the peer's model",
+                          "missing": missing, "unexpected": unexpected}))
+        return 1
+    model.train()
+    with torch.no_grad():
+        _, output = model(crops)
+        loss = swav_loss(output, crops[0].shape[0], len(crops), [0, 1], args.epsilon,
+                         args.iterations, args.temperature)
+    print(json.dumps({"loss": float(loss), "torch": torch.__version__,
+                      "trunk": model.trunk_source}))
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="cuda")
@@ -219,7 +262,17 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None, help="write the figures here too")
+    ap.add_argument("--width", type=float, default=1.0, help="trunk width multiplier")
+    ap.add_argument("--small-stem", action="store_true",
+                    help="3x3 stride-1 conv1 and no max-pool (swavbench's small-image trunk)")
+    ap.add_argument("--in-channels", type=int, default=3)
+    ap.add_argument("--weight-decay", type=float, default=1e-6)
+    ap.add_argument("--check-loss", default=None, metavar="DIR",
+                    help="no timing: print the loss of DIR/crops.pt under DIR/weights.pt "
+                         "(written by swavbench's peer test) as JSON")
     args = ap.parse_args(argv)
+    if args.check_loss:
+        return check_loss(args)
 
     device = torch.device(args.device)
     cuda = device.type == "cuda"
@@ -234,12 +287,14 @@ def main(argv=None):
     sizes = parse_crops(args.crops)
     memory_format = torch.channels_last if cuda else torch.contiguous_format
 
-    model = SwavModel(args.arch, args.hidden, args.feat_dim, args.prototypes)
+    model = SwavModel(args.arch, args.hidden, args.feat_dim, args.prototypes, args.width,
+                      args.small_stem, args.in_channels)
     model = model.to(device).to(memory_format=memory_format)
-    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=1e-6)
+    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9,
+                                weight_decay=args.weight_decay)
     if cuda:
         torch.backends.cudnn.benchmark = True
-    crops = [torch.randn(args.batch, 3, s, s, device=device).contiguous(memory_format=memory_format)
+    crops = [torch.randn(args.batch, args.in_channels, s, s, device=device).contiguous(memory_format=memory_format)
              for s in sizes]
 
     def step():
@@ -275,7 +330,8 @@ def main(argv=None):
         "trunk": model.trunk_source,
         "device": torch.cuda.get_device_name(device) if cuda else "cpu",
         "threads": torch.get_num_threads(),
-        "arch": args.arch, "batch": args.batch, "crops": args.crops, "prototypes": args.prototypes,
+        "arch": args.arch, "width": args.width, "small_stem": args.small_stem,
+        "in_channels": args.in_channels, "batch": args.batch, "crops": args.crops, "prototypes": args.prototypes,
         "precision": precision, "channels_last": cuda,
         "warmup_steps": args.warmup, "timed_steps": args.steps,
         "step_ms": 1000.0 * seconds / max(1, args.steps),

@@ -48,4 +48,18 @@ expect_exit 2 "$SWAVBENCH" bench --filter 'NoSuchBenchmark' --min-time 0.01 --db
 expect_in "$OUT" "--filter 'NoSuchBenchmark' matches no benchmark"
 expect_in "$OUT" "BM_SimclrLoss/B:256/crops:6/D:64"
 [ "$(sql "select count(*) from bench")" = 3 ] || fail "a bad filter stored rows"
+# --peers: ours and the PyTorch eager peer (Debian's python3-torch) alternated, 2 rounds, the
+# ratio stored per round (its min/median/max) beside both img/s; the peer's recipe is ours.
+expect_exit 0 "$SWAVBENCH" bench --peers --rounds 2 --min-time 0.01 --peer-steps 1 --db "$DB"
+echo "$OUT"
+expect_in "$OUT" "round 2: ours"
+expect_in "$OUT" "ours / pytorch_eager-debian"
+expect_in "$OUT" "resnet10 w0.25 small stem, 1 channel, batch 256, crops 2x28,4x14"
+[ "$(sql "select count(*) from bench where name = 'peers/swav_step/ours_over_pytorch_eager-debian' and unit = 'x'")" = 1 ] || fail "no ratio row"
+[ "$(sql "select json_array_length(extra_json, '$.ratio') from bench where name = 'peers/swav_step/ours_over_pytorch_eager-debian'")" = 2 ] || fail "the ratio row lacks its 2 rounds"
+# The stored median is the median of the rounds' ours / peer, each from the img/s rows' rounds.
+check=$(sql "select abs(r.value - (json_extract(o.extra_json, '$.img_per_s[0]') / json_extract(p.extra_json, '$.img_per_s[0]') + json_extract(o.extra_json, '$.img_per_s[1]') / json_extract(p.extra_json, '$.img_per_s[1]')) / 2) < 1e-9 from bench r, bench o, bench p where r.name = 'peers/swav_step/ours_over_pytorch_eager-debian' and o.name = 'peers/swav_step/ours' and p.name = 'peers/swav_step/pytorch_eager-debian'")
+[ "$check" = 1 ] || fail "the stored ratio is not the median of the rounds' ratios"
+expect_exit 2 "$SWAVBENCH" bench --peers --rounds 0 --db "$DB"
+expect_in "$OUT" "--rounds must be >= 1, got 0"
 echo "bench_command: ok"

@@ -8,11 +8,17 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "harness/core/check.h"
+#include "harness/core/config.h"
 #include "harness/core/files.h"
 #include "harness/core/provenance.h"
+#include "harness/data/multicrop.h"
+#include "harness/dist/collective.h"
 #include "harness/train/export.h"
+#include "harness/train/method.h"
+#include "swav/register.h"
 
 namespace swavbench {
 namespace {
@@ -138,6 +144,66 @@ bool short_write_keeps_old_file(const std::string& path) {
     named = std::string(e.what()).find(path + ": cannot write") != std::string::npos;
   }
   return named && read_file(path) == "second version" && !fs::exists(path + ".tmp");
+}
+
+// The peer `swavbench bench --peers` times ours against (bench/peers/swav_eager.py, plain
+// PyTorch eager as the authors' main_swav.py computes a step) computes our SwAV loss on the
+// same batch with the same weights, in Debian's python3-torch: the two sides of the ratio do the
+// same work. Default recipe (ResNet-10 w0.25 small stem, crops 2x28 + 4x14, K = 100), batch 32,
+// train mode, the prototypes normalised first as both steps do.
+TEST(SwavEagerPeer, ComputesOurLossOnTheSameBatchWithOurWeights) {
+  register_swav_methods();
+  const RunConfig config =
+      resolve_config({{"method", "swav"}, {"batch_size", 32}}, nlohmann::json::object(), "test");
+  torch::manual_seed(5);
+  auto method = make_method("swav", MethodContext{config, 10, 1, torch::kCPU, local_collective()});
+  method->module().train();
+  MultiCropAugment augment(config.crops, AugmentOptions{});
+  const torch::Tensor images = torch::randint(0, 256, {32, 1, 28, 28}, torch::kUInt8);
+  std::vector<int64_t> ids(32);
+  for (int64_t i = 0; i < 32; ++i) ids[static_cast<size_t>(i)] = i;
+  MultiCropBatch batch;
+  batch.crops = augment(images, ids, 0, 0);
+  batch.size_groups = augment.size_groups();
+  batch.labels = torch::zeros({32}, torch::kInt64);
+  batch.sample_ids = ids;
+  const int64_t iteration = 1000;  // past the prototype freeze
+  method->before_step(iteration);
+  double ours = 0;
+  {
+    torch::NoGradGuard no_grad;
+    ours = method->loss(batch, iteration, 0).loss.item<double>();
+  }
+
+  TempDir dir("peer_loss");
+  save_for_python(export_entries(*method, ExportFormat::kFull), dir.path() + "/weights.pt");
+  NamedTensors crops;
+  for (size_t v = 0; v < batch.crops.size(); ++v)
+    crops.emplace_back(std::to_string(v), batch.crops[v]);
+  save_for_python(crops, dir.path() + "/crops.pt");
+  std::string crop_text;
+  for (const auto& c : config.crops)
+    crop_text += fmt::format("{}{}x{}", crop_text.empty() ? "" : ",", c.count, c.size);
+  const std::string command = fmt::format(
+      "{} {}/bench/peers/swav_eager.py --check-loss {} --arch {} --width {} --small-stem "
+      "--in-channels 1 --hidden {} --feat-dim {} --prototypes {} --epsilon {} --iterations {} "
+      "--temperature {} --crops {} 2>&1",
+      SWAVBENCH_TEST_PYTHON, swavbench_source_dir(), dir.path(), config.arch, config.width,
+      config.hidden_dim, config.feat_dim, config.prototypes, config.epsilon, config.sinkhorn_iters,
+      config.temperature, crop_text);
+  FILE* pipe = popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string output;
+  char line[512];
+  while (std::fgets(line, sizeof(line), pipe) != nullptr) output += line;
+  ASSERT_EQ(pclose(pipe), 0) << command << "\n" << output;
+  const nlohmann::json result = nlohmann::json::parse(output, nullptr, false);
+  ASSERT_TRUE(result.is_object() && result.contains("loss")) << output;
+  const double peer = result["loss"].get<double>();
+  std::cout << "ours " << ours << ", peer " << peer << " (" << result.value("trunk", "")
+            << ", torch " << result.value("torch", "") << "): difference " << std::abs(ours - peer)
+            << "\n";
+  EXPECT_NEAR(peer, ours, 1e-4);
 }
 
 TEST(WriteFileAtomically, ReplacesWholeOrLeavesTheOldFile) {
