@@ -282,20 +282,43 @@ int do_bench(const BenchArgs& args) {
 // A peer: the same SwAV training step written outside swavbench, run by `python` with
 // PYTHONPATH `path` ("" = the interpreter's own packages).
 struct Peer {
-  std::string name, python, path, what;
+  std::string name, python, path, script, what;
 };
 
 // Debian's python3-torch always (scripts/setup-deps.sh test installs it); the LibTorch 2.x wheel
 // of scripts/setup-torch2.sh when the checkout has it (.torch2/site).
-std::vector<Peer> available_peers() {
+// lightly (scripts/setup-peers.sh puts it in .peers/site) under Debian's torch when present.
+std::vector<Peer> available_peers(std::vector<std::string>* missing) {
+  const fs::path source = swavbench_source_dir();
+  const std::string eager = (source / "bench/peers/swav_eager.py").string();
   const std::string step =
       "bench/peers/swav_eager.py: the step only (forward, Sinkhorn, swapped loss, backward, SGD) "
       "on crops made once, no augmentation or loader";
-  std::vector<Peer> peers{{"pytorch_eager-debian", "/usr/bin/python3", "", step}};
-  const fs::path torch2 = fs::path(swavbench_source_dir()) / ".torch2" / "site";
+  std::vector<Peer> peers{{"pytorch_eager-debian", "/usr/bin/python3", "", eager, step}};
+  // PyTorch 2.x's own Python imports (newer than Debian's) are in .torch2/pydeps
+  // (scripts/setup-peers.sh).
+  const fs::path torch2 = source / ".torch2" / "site", pydeps = source / ".torch2" / "pydeps";
   std::error_code ec;
-  if (fs::exists(torch2 / "torch" / "__init__.py", ec))
-    peers.push_back({"pytorch_eager-torch2", "/usr/bin/python3", torch2.string(), step});
+  if (fs::exists(torch2 / "torch" / "__init__.py", ec) && fs::exists(pydeps, ec))
+    peers.push_back({"pytorch_eager-torch2", "/usr/bin/python3",
+                     torch2.string() + ":" + pydeps.string(), eager, step});
+  else if (fs::exists(torch2 / "torch" / "__init__.py", ec))
+    missing->push_back(
+        "pytorch_eager-torch2 (PyTorch 2.x in .torch2/site lacks its Python "
+        "imports: scripts/setup-peers.sh installs them in .torch2/pydeps)");
+  else
+    missing->push_back(
+        "pytorch_eager-torch2 (no PyTorch 2.x: scripts/setup-torch2.sh, then "
+        "scripts/setup-peers.sh)");
+  const fs::path lightly = source / ".peers" / "site";
+  if (fs::exists(lightly / "lightly" / "__init__.py", ec))
+    peers.push_back({"lightly", "/usr/bin/python3", lightly.string(),
+                     (source / "bench/peers/swav_lightly.py").string(),
+                     "bench/peers/swav_lightly.py: lightly's SwaVProjectionHead, SwaVPrototypes "
+                     "and SwaVLoss (its Sinkhorn) on the eager peer's trunk; the step only, on "
+                     "crops made once"});
+  else
+    missing->push_back("lightly (not installed: scripts/setup-peers.sh puts it in .peers/site)");
   return peers;
 }
 
@@ -326,8 +349,6 @@ int do_peers(const BenchArgs& args) {
                  "{} is missing: `swavbench bench --peers` times our step with it (built by "
                  "scripts/test.sh, or cmake -DSWAVBENCH_BUILD_BENCH=ON)",
                  ours_exe.string());
-  const std::string script = std::string(swavbench_source_dir()) + "/bench/peers/swav_eager.py";
-  SB_INPUT_CHECK(fs::exists(script), "{} is missing", script);
   const int64_t batch = 256;
   const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   // The recipe bench_train_step's BM_TrainStep/swav trains: the config defaults.
@@ -379,7 +400,7 @@ int do_peers(const BenchArgs& args) {
     const std::string err = fmt::format("{}/{}{}.err", tmp.path(), peer.name, round);
     std::vector<std::string> argv{"/usr/bin/env"};
     if (!peer.path.empty()) argv.push_back("PYTHONPATH=" + peer.path);
-    argv.insert(argv.end(), {peer.python, script});
+    argv.insert(argv.end(), {peer.python, peer.script});
     argv.insert(argv.end(), recipe.begin(), recipe.end());
     argv.insert(argv.end(), {"--json", out});
     const int status = run_process(argv, "/dev/null", err);
@@ -390,7 +411,9 @@ int do_peers(const BenchArgs& args) {
     return std::make_pair(doc["img_per_s"].get<double>(), doc.value("torch", "?"));
   };
 
-  const std::vector<Peer> peers = available_peers();
+  std::vector<std::string> missing;
+  const std::vector<Peer> peers = available_peers(&missing);
+  for (const auto& m : missing) std::cout << "bench --peers: not run: " << m << "\n";
   std::cout << fmt::format("bench --peers: {} round(s) of ours and {} peer(s), alternated; {}\n",
                            args.rounds, peers.size(), recipe_text)
             << std::flush;

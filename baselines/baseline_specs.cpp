@@ -32,9 +32,8 @@ MethodSpec moco_method_spec() {
   moco.defaults = {{"temperature", 0.2}, {"sync_bn", false}};
   moco.validate = [](const RunConfig& c, const std::string& where) {
     SB_INPUT_CHECK(c.moco_bn_group == 0 || c.batch_size % c.moco_bn_group == 0,
-                   "{}: config key 'moco_bn_group' {} must divide batch_size {} (or be 0, which "
-                   "picks the largest group size that keeps every key out of its query's BN "
-                   "group)",
+                   "{}: config key 'moco_bn_group' {} must divide batch_size {} (or be 0: the "
+                   "authors' 32 per GPU where the batch allows)",
                    where, c.moco_bn_group, c.batch_size);
   };
   return moco;

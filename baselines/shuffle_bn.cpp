@@ -1,5 +1,6 @@
 #include "baselines/shuffle_bn.h"
 
+#include <algorithm>
 #include <numeric>
 
 #include "harness/core/check.h"
@@ -23,7 +24,7 @@ int64_t shuffle_bn_group_size(int64_t requested, int64_t per_rank_batch, int64_t
     return requested;
   }
   int64_t best = 1;
-  for (int64_t m = 1; m <= per_rank_batch && m * m <= global_batch; ++m)
+  for (int64_t m = 1; m <= std::min(kMocoGpuBatch, per_rank_batch) && 2 * m <= global_batch; ++m)
     if (per_rank_batch % m == 0) best = m;
   return best;
 }

@@ -25,10 +25,12 @@
 namespace swavbench {
 
 // The BN group size m for a per-rank batch and a global batch (global = per_rank x ranks).
-// `requested` 0: the largest divisor m of the per-rank batch with m * m <= global, the largest
-// group for which no key shares its BN group with its own query's group mates (256 in one
-// process: 16; the authors' 8 x 32 would be 32 at 1024). `requested` > 0: that size, which
-// must divide the per-rank batch (an InputError says so otherwise).
+// `requested` 0: the authors' 32 (MoCo v2's 256 over 8 GPUs), or the largest divisor of the
+// per-rank batch below it that leaves at least two groups (16 at batch 32, 4 at 8). At 256 a
+// key then shares at most 4 of its 32 group mates with its query's group (a random shuffle
+// gives 4 on average); none once m * m <= global (32 at 1024). `requested` > 0: that size,
+// which must divide the per-rank batch (an InputError says so otherwise).
+constexpr int64_t kMocoGpuBatch = 32;
 int64_t shuffle_bn_group_size(int64_t requested, int64_t per_rank_batch, int64_t global_batch);
 
 // The shuffled key batch: position j (0 <= j < global_batch) holds sample key_order[j]; key

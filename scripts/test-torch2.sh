@@ -9,6 +9,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 scripts/setup-deps.sh test
 scripts/setup-torch2.sh
+scripts/setup-peers.sh  # the Python side of `swavbench bench --peers` (lightly; PyTorch 2.x's imports)
 cmake --preset torch2 -DSWAVBENCH_BUILD_TESTS=ON -DSWAVBENCH_BUILD_BENCH=ON >/dev/null
 cmake --build --preset torch2
 ctest --preset torch2 -j "$(nproc)" "$@"

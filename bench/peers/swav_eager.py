@@ -242,7 +242,8 @@ def check_loss(args):
     return 0
 
 
-def main(argv=None):
+def parse_args(argv=None):
+    """The command line of both peers (swav_lightly.py takes the same)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--arch", default="resnet50", choices=sorted(ARCHS))
@@ -270,7 +271,11 @@ def main(argv=None):
     ap.add_argument("--check-loss", default=None, metavar="DIR",
                     help="no timing: print the loss of DIR/crops.pt under DIR/weights.pt "
                          "(written by swavbench's peer test) as JSON")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
     if args.check_loss:
         return check_loss(args)
 

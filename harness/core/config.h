@@ -69,8 +69,8 @@ struct RunConfig {
   int queue_start_epoch = 15;
   double moco_momentum = 0.999;
   int moco_queue = 4096;
-  // MoCo's shuffling BN: samples per BatchNorm group (baselines/shuffle_bn.h); 0 = the largest
-  // group size for which no key shares its group with its query's group mates.
+  // MoCo's shuffling BN: samples per BatchNorm group (baselines/shuffle_bn.h); 0 = the authors'
+  // 32 per GPU, or less where the batch is too small for two groups of 32.
   int moco_bn_group = 0;
 
   // Collapse alarm: loss within collapse_margin of ln(K) for collapse_patience epochs.

@@ -738,9 +738,10 @@ TEST(MocoMethod, RealStepLossQueueAndMomentum) {
   auto key_encoder = root.named_children()["key_encoder"];
   auto key_backbone = child<ResNetImpl>(*key_encoder, "backbone");
   auto key_head = child<ProjectionHeadImpl>(*key_encoder, "projection_head");
-  // Shuffling BN at batch 8: queries in groups of m = 2 consecutive samples (the largest m with
-  // m * m <= 8), keys in the key groups of the step's shuffle (baselines/shuffle_bn.h).
-  const int64_t m = 2;
+  // Shuffling BN at batch 8: queries in groups of m = 4 consecutive samples (half the batch: the
+  // authors' 32 does not fit twice), keys in the key groups of the step's shuffle
+  // (baselines/shuffle_bn.h).
+  const int64_t m = 4;
   ASSERT_EQ(shuffle_bn_group_size(0, 8, 8), m);
   Crops queries(batch.crops.size());
   for (int64_t begin = 0; begin < 8; begin += m) {
@@ -850,12 +851,13 @@ TEST(MocoMethod, QueueLengthIsTrimmedAndMustHoldOneBatch) {
 // ---------------------------------------------------------------------------------------------
 // MoCo's shuffling BN (baselines/shuffle_bn.h).
 
-TEST(ShuffleBn, GroupSizeIsTheLargestDivisorWhoseSquareFitsTheGlobalBatch) {
-  EXPECT_EQ(shuffle_bn_group_size(0, 256, 256), 16);    // one process, batch 256: 16 x 16
-  EXPECT_EQ(shuffle_bn_group_size(0, 8, 8), 2);         // 2 * 2 <= 8 < 3 * 3 (and 4 * 4)
-  EXPECT_EQ(shuffle_bn_group_size(0, 32, 64), 8);       // 2 ranks of 32: 8 groups of 8
-  EXPECT_EQ(shuffle_bn_group_size(0, 1536, 1536), 32);  // 48 > 32 would not fit, 32 * 32 <= 1536
-  EXPECT_EQ(shuffle_bn_group_size(0, 48, 96), 8);       // divisors of 48: ... 8 (64), 12 (144)
+TEST(ShuffleBn, GroupSizeIsTheAuthorsPerGpuBatchOrTheLargestThatLeavesTwoGroups) {
+  EXPECT_EQ(shuffle_bn_group_size(0, 256, 256), 32);    // one process, batch 256: 8 groups of 32
+  EXPECT_EQ(shuffle_bn_group_size(0, 32, 64), 32);      // 2 ranks of 32: a group per rank
+  EXPECT_EQ(shuffle_bn_group_size(0, 32, 256), 32);     // the authors' 8 GPUs x 32
+  EXPECT_EQ(shuffle_bn_group_size(0, 1536, 1536), 32);  // 48 groups
+  EXPECT_EQ(shuffle_bn_group_size(0, 8, 8), 4);         // at most half the batch: 2 groups
+  EXPECT_EQ(shuffle_bn_group_size(0, 48, 48), 24);      // divisors of 48 up to 24
   EXPECT_EQ(shuffle_bn_group_size(0, 7, 7), 1);         // a prime batch: groups of one sample
   EXPECT_EQ(shuffle_bn_group_size(4, 8, 8), 4);         // an explicit size is kept
   try {

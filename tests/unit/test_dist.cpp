@@ -367,7 +367,8 @@ int scenario_train_swav(const DistEnv& env, bool sync_bn, const std::string& pre
 }
 
 // MoCo v2 with shuffling BN (baselines/shuffle_bn.h) in float64: a global batch of 64 in BN
-// groups of 8, a negatives queue, multi-crop queries. Per-rank BatchNorm (MoCo's sync_bn off).
+// groups of 16 (each rank holds two query groups; the key groups mix both ranks' samples), a
+// negatives queue, multi-crop queries. Per-rank BatchNorm (MoCo's sync_bn off).
 RunConfig tiny_moco_config() {
   static const bool registered = [] {
     register_baseline_methods();
@@ -382,6 +383,7 @@ RunConfig tiny_moco_config() {
                           {{{"count", 2}, {"size", 20}, {"min_scale", 0.3}, {"max_scale", 1.0}},
                            {{"count", 2}, {"size", 12}, {"min_scale", 0.1}, {"max_scale", 0.3}}}},
                          {"moco_queue", 128},
+                         {"moco_bn_group", 16},
                          {"moco_momentum", 0.99},
                          {"base_lr", 0.3},
                          {"knn_every", 0},

@@ -8,6 +8,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "harness/core/check.h"
@@ -146,15 +147,24 @@ bool short_write_keeps_old_file(const std::string& path) {
   return named && read_file(path) == "second version" && !fs::exists(path + ".tmp");
 }
 
-// The peer `swavbench bench --peers` times ours against (bench/peers/swav_eager.py, plain
-// PyTorch eager as the authors' main_swav.py computes a step) computes our SwAV loss on the
-// same batch with the same weights, in Debian's python3-torch: the two sides of the ratio do the
-// same work. Default recipe (ResNet-10 w0.25 small stem, crops 2x28 + 4x14, K = 100), batch 32,
-// train mode, the prototypes normalised first as both steps do.
-TEST(SwavEagerPeer, ComputesOurLossOnTheSameBatchWithOurWeights) {
+// The peers `swavbench bench --peers` times ours against compute our SwAV loss on the same batch
+// with the same weights: bench/peers/swav_eager.py (plain PyTorch eager as the authors'
+// main_swav.py) and bench/peers/swav_lightly.py (lightly's head, prototypes and SwaVLoss), in
+// Debian's python3-torch, so the two sides of each ratio do the same work. Default recipe
+// (ResNet-10 w0.25 small stem, crops 2x28 + 4x14, K = 100), batch 32, train mode, the
+// prototypes normalised first as every step does.
+struct PeerBatch {
+  RunConfig config;
+  double ours = 0;
+  TempDir dir{"peer_loss"};
+};
+
+std::unique_ptr<PeerBatch> our_loss_and_files() {
   register_swav_methods();
-  const RunConfig config =
+  auto out = std::make_unique<PeerBatch>();
+  out->config =
       resolve_config({{"method", "swav"}, {"batch_size", 32}}, nlohmann::json::object(), "test");
+  const RunConfig& config = out->config;
   torch::manual_seed(5);
   auto method = make_method("swav", MethodContext{config, 10, 1, torch::kCPU, local_collective()});
   method->module().train();
@@ -169,41 +179,66 @@ TEST(SwavEagerPeer, ComputesOurLossOnTheSameBatchWithOurWeights) {
   batch.sample_ids = ids;
   const int64_t iteration = 1000;  // past the prototype freeze
   method->before_step(iteration);
-  double ours = 0;
   {
     torch::NoGradGuard no_grad;
-    ours = method->loss(batch, iteration, 0).loss.item<double>();
+    out->ours = method->loss(batch, iteration, 0).loss.item<double>();
   }
-
-  TempDir dir("peer_loss");
-  save_for_python(export_entries(*method, ExportFormat::kFull), dir.path() + "/weights.pt");
+  save_for_python(export_entries(*method, ExportFormat::kFull), out->dir.path() + "/weights.pt");
   NamedTensors crops;
   for (size_t v = 0; v < batch.crops.size(); ++v)
     crops.emplace_back(std::to_string(v), batch.crops[v]);
-  save_for_python(crops, dir.path() + "/crops.pt");
+  save_for_python(crops, out->dir.path() + "/crops.pt");
+  return out;
+}
+
+// Runs `script --check-loss` on the files, with PYTHONPATH `path` ("" = none): its JSON.
+nlohmann::json peer_check(const PeerBatch& b, const std::string& script, const std::string& path) {
+  const RunConfig& c = b.config;
   std::string crop_text;
-  for (const auto& c : config.crops)
-    crop_text += fmt::format("{}{}x{}", crop_text.empty() ? "" : ",", c.count, c.size);
+  for (const auto& spec : c.crops)
+    crop_text += fmt::format("{}{}x{}", crop_text.empty() ? "" : ",", spec.count, spec.size);
   const std::string command = fmt::format(
-      "{} {}/bench/peers/swav_eager.py --check-loss {} --arch {} --width {} --small-stem "
-      "--in-channels 1 --hidden {} --feat-dim {} --prototypes {} --epsilon {} --iterations {} "
-      "--temperature {} --crops {} 2>&1",
-      SWAVBENCH_TEST_PYTHON, swavbench_source_dir(), dir.path(), config.arch, config.width,
-      config.hidden_dim, config.feat_dim, config.prototypes, config.epsilon, config.sinkhorn_iters,
-      config.temperature, crop_text);
+      "{}{} {}/bench/peers/{} --check-loss {} --arch {} --width {} --small-stem --in-channels 1 "
+      "--hidden {} --feat-dim {} --prototypes {} --epsilon {} --iterations {} --temperature {} "
+      "--crops {} 2>&1",
+      path.empty() ? "" : "PYTHONPATH=" + path + " ", SWAVBENCH_TEST_PYTHON, swavbench_source_dir(),
+      script, b.dir.path(), c.arch, c.width, c.hidden_dim, c.feat_dim, c.prototypes, c.epsilon,
+      c.sinkhorn_iters, c.temperature, crop_text);
   FILE* pipe = popen(command.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
+  EXPECT_NE(pipe, nullptr);
+  if (pipe == nullptr) return nullptr;
   std::string output;
   char line[512];
   while (std::fgets(line, sizeof(line), pipe) != nullptr) output += line;
-  ASSERT_EQ(pclose(pipe), 0) << command << "\n" << output;
+  EXPECT_EQ(pclose(pipe), 0) << command << "\n" << output;
   const nlohmann::json result = nlohmann::json::parse(output, nullptr, false);
-  ASSERT_TRUE(result.is_object() && result.contains("loss")) << output;
+  EXPECT_TRUE(result.is_object() && result.contains("loss")) << command << "\n" << output;
+  return result;
+}
+
+TEST(SwavEagerPeer, ComputesOurLossOnTheSameBatchWithOurWeights) {
+  auto b = our_loss_and_files();
+  const nlohmann::json result = peer_check(*b, "swav_eager.py", "");
+  ASSERT_TRUE(result.is_object() && result.contains("loss"));
   const double peer = result["loss"].get<double>();
-  std::cout << "ours " << ours << ", peer " << peer << " (" << result.value("trunk", "")
-            << ", torch " << result.value("torch", "") << "): difference " << std::abs(ours - peer)
-            << "\n";
-  EXPECT_NEAR(peer, ours, 1e-4);
+  std::cout << fmt::format("ours {:.9f}, eager peer {:.9f} ({}, torch {}): difference {:.3g}\n",
+                           b->ours, peer, result.value("trunk", ""), result.value("torch", ""),
+                           std::abs(b->ours - peer));
+  EXPECT_NEAR(peer, b->ours, 1e-4);
+}
+
+// lightly is installed by scripts/setup-peers.sh (scripts/test.sh runs it) into .peers/site.
+TEST(SwavLightlyPeer, ComputesOurLossOnTheSameBatchWithOurWeights) {
+  const std::string site = std::string(swavbench_source_dir()) + "/.peers/site";
+  ASSERT_TRUE(fs::exists(site + "/lightly/__init__.py"))
+      << site << " has no lightly: scripts/setup-peers.sh installs it (scripts/test.sh does)";
+  auto b = our_loss_and_files();
+  const nlohmann::json result = peer_check(*b, "swav_lightly.py", site);
+  ASSERT_TRUE(result.is_object() && result.contains("loss"));
+  const double peer = result["loss"].get<double>();
+  std::cout << fmt::format("ours {:.9f}, lightly {} peer {:.9f}: difference {:.3g}\n", b->ours,
+                           result.value("lightly", ""), peer, std::abs(b->ours - peer));
+  EXPECT_NEAR(peer, b->ours, 1e-4);
 }
 
 TEST(WriteFileAtomically, ReplacesWholeOrLeavesTheOldFile) {
