@@ -210,27 +210,52 @@ def parse_crops(text):
     return sizes
 
 
-def check_loss(args):
-    """The peer's loss on swavbench's batch with swavbench's weights (its `export --format full`
-    names: backbone.* with torchvision's names, projection_head.projection_head.N.*,
-    prototypes.weight), in train mode as a step computes it. Prints {"loss": ...} as JSON."""
+def load_check_inputs(args, head_prefix):
+    """swavbench's exported weights (`export --format full` names: backbone.* with torchvision's
+    names, projection_head.projection_head.N.*, prototypes.weight) renamed for a peer whose
+    trunk is `trunk` and whose head's layers are under `head_prefix`, and the batch of crops."""
     import os
     weights = torch.load(os.path.join(args.check_loss, "weights.pt"))
     stored = torch.load(os.path.join(args.check_loss, "crops.pt"))
-    crops = [stored[str(i)] for i in range(len(stored))]
-    model = SwavModel(args.arch, args.hidden, args.feat_dim, args.prototypes, args.width,
-                      args.small_stem, args.in_channels)
     state = {}
     for name, tensor in weights.items():
         if name.startswith("backbone."):
             name = "trunk." + name[len("backbone."):]
         elif name.startswith("projection_head.projection_head."):
-            name = "projection_head." + name[len("projection_head.projection_head."):]
+            name = head_prefix + name[len("projection_head.projection_head."):]
         state[name] = tensor
+    return state, [stored[str(i)] for i in range(len(stored))]
+
+
+def load_strictly(model, state):
+    """load_state_dict that reports a mismatch as the peer's JSON error (returns False)."""
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
-        print(json.dumps({"error": "weights do not match the peer's model",
+        print(json.dumps({"error": "swavbench's weights do not match the peer's model",
                           "missing": missing, "unexpected": unexpected}))
+        return False
+    return True
+
+
+def emit(result, losses, path):
+    """Prints the figures as JSON (and writes them to `path`); exit status 1 on a NaN loss."""
+    if not all(math.isfinite(v) for v in losses):
+        result["error"] = "non-finite loss"
+    text = json.dumps(result, indent=2)
+    print(text)
+    if path:
+        with open(path, "w") as f:
+            f.write(text + "\n")
+    return 1 if "error" in result else 0
+
+
+def check_loss(args):
+    """The peer's loss on swavbench's batch with swavbench's weights, in train mode as a step
+    computes it. Prints {"loss": ...} as JSON."""
+    state, crops = load_check_inputs(args, "projection_head.")
+    model = SwavModel(args.arch, args.hidden, args.feat_dim, args.prototypes, args.width,
+                      args.small_stem, args.in_channels)
+    if not load_strictly(model, state):
         return 1
     model.train()
     with torch.no_grad():
@@ -347,14 +372,7 @@ def main(argv=None):
                     "device (no decode, augmentation or loader)",
         "differs_from_authors": "plain SGD instead of apex LARC; no queue; one process",
     }
-    if not all(math.isfinite(v) for v in losses):
-        result["error"] = "non-finite loss"
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        with open(args.json, "w") as f:
-            f.write(text + "\n")
-    return 1 if "error" in result else 0
+    return emit(result, losses, args.json)
 
 
 if __name__ == "__main__":

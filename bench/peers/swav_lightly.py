@@ -21,7 +21,6 @@ loader), like swav_eager.py.
         --crops 2x28,4x14 --hidden 256 --feat-dim 64 --prototypes 100 --json out.json
 """
 import json
-import math
 import os
 import sys
 import time
@@ -68,27 +67,14 @@ def lightly_version():
 
 def check_loss(args):
     """Our weights (export --format full) and batch, lightly's modules: prints {"loss": ...}."""
-    weights = torch.load(os.path.join(args.check_loss, "weights.pt"))
-    stored = torch.load(os.path.join(args.check_loss, "crops.pt"))
-    crops = [stored[str(i)] for i in range(len(stored))]
-    model = LightlySwav(args)
-    state = {}
-    for name, tensor in weights.items():
-        if name.startswith("backbone."):
-            name = "trunk." + name[len("backbone."):]
-        elif name.startswith("projection_head.projection_head."):
-            name = "projection_head.layers." + name[len("projection_head.projection_head."):]
-        elif name == "prototypes.weight":
-            name = "prototypes.heads.0.weight"
-        state[name] = tensor
+    state, crops = swav_eager.load_check_inputs(args, "projection_head.layers.")
+    state["prototypes.heads.0.weight"] = state.pop("prototypes.weight")
     state["prototypes.heads.0.bias"] = torch.zeros(args.prototypes)  # the authors' have none
     # lightly's head has no bias before its BatchNorm (the authors' and ours has one); in train
     # mode BN subtracts the batch mean, so that bias cancels and the loss is the same without it.
     state.pop("projection_head.layers.0.bias", None)
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        print(json.dumps({"error": "weights do not match lightly's model",
-                          "missing": missing, "unexpected": unexpected}))
+    model = LightlySwav(args)
+    if not swav_eager.load_strictly(model, state):
         return 1
     model.train()
     criterion = SwaVLoss(args.temperature, args.iterations, args.epsilon)
@@ -143,14 +129,7 @@ def main(argv=None):
                                 "(lightly's modules); no queue; plain SGD instead of LARC; one "
                                 "process",
     }
-    if not all(math.isfinite(v) for v in losses):
-        result["error"] = "non-finite loss"
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        with open(args.json, "w") as f:
-            f.write(text + "\n")
-    return 1 if "error" in result else 0
+    return swav_eager.emit(result, losses, args.json)
 
 
 if __name__ == "__main__":

@@ -517,6 +517,22 @@ std::shared_ptr<T> child(torch::nn::Module& m, const std::string& name) {
   return found;
 }
 
+// MoCo v2's four encoder halves, as the method registers them.
+struct MocoParts {
+  std::shared_ptr<ResNetImpl> backbone, key_backbone;
+  std::shared_ptr<ProjectionHeadImpl> head, key_head;
+  std::shared_ptr<torch::nn::Module> key_encoder;
+};
+MocoParts moco_parts(torch::nn::Module& root) {
+  MocoParts parts;
+  parts.backbone = child<ResNetImpl>(root, "backbone");
+  parts.head = child<ProjectionHeadImpl>(root, "projection_head");
+  parts.key_encoder = root.named_children()["key_encoder"];
+  parts.key_backbone = child<ResNetImpl>(*parts.key_encoder, "backbone");
+  parts.key_head = child<ProjectionHeadImpl>(*parts.key_encoder, "projection_head");
+  return parts;
+}
+
 // normalize(head(backbone(x))), normalised here in float64; one row per sample.
 Rows embed_rows(ResNetImpl& backbone, ProjectionHeadImpl& head, const torch::Tensor& x) {
   torch::NoGradGuard no_grad;
@@ -733,11 +749,7 @@ TEST(MocoMethod, RealStepLossQueueAndMomentum) {
 
   // Independent recomputation of the documented multi-crop loss.
   auto& root = method->module();
-  auto backbone = child<ResNetImpl>(root, "backbone");
-  auto head = child<ProjectionHeadImpl>(root, "projection_head");
-  auto key_encoder = root.named_children()["key_encoder"];
-  auto key_backbone = child<ResNetImpl>(*key_encoder, "backbone");
-  auto key_head = child<ProjectionHeadImpl>(*key_encoder, "projection_head");
+  const MocoParts parts = moco_parts(root);
   // Shuffling BN at batch 8: queries in groups of m = 4 consecutive samples (half the batch: the
   // authors' 32 does not fit twice), keys in the key groups of the step's shuffle
   // (baselines/shuffle_bn.h).
@@ -748,7 +760,7 @@ TEST(MocoMethod, RealStepLossQueueAndMomentum) {
     MultiCropBatch part;
     part.size_groups = batch.size_groups;
     for (const auto& crop : batch.crops) part.crops.push_back(crop.slice(0, begin, begin + m));
-    const Crops q = embed_crops(*backbone, *head, part);
+    const Crops q = embed_crops(*parts.backbone, *parts.head, part);
     for (size_t v = 0; v < q.size(); ++v)
       queries[v].insert(queries[v].end(), q[v].begin(), q[v].end());
   }
@@ -759,7 +771,7 @@ TEST(MocoMethod, RealStepLossQueueAndMomentum) {
     const std::vector<int64_t> members(order.begin() + begin, order.begin() + begin + m);
     const torch::Tensor idx = torch::tensor(members);
     const Rows keys = embed_rows(
-        *key_backbone, *key_head,
+        *parts.key_backbone, *parts.key_head,
         torch::cat({batch.crops[0].index_select(0, idx), batch.crops[1].index_select(0, idx)}));
     for (int64_t j = 0; j < m; ++j) {
       k0[static_cast<size_t>(members[j])] = keys[static_cast<size_t>(j)];
@@ -791,7 +803,7 @@ TEST(MocoMethod, RealStepLossQueueAndMomentum) {
 
   // Backward: the key encoder receives no gradient, the query side does.
   out.loss.backward();
-  for (const auto& item : key_encoder->named_parameters())
+  for (const auto& item : parts.key_encoder->named_parameters())
     EXPECT_FALSE(item.value().grad().defined()) << item.key();
   for (auto& [name, p] : method->trainable_parameters()) {
     ASSERT_TRUE(p.grad().defined()) << name;
@@ -800,9 +812,9 @@ TEST(MocoMethod, RealStepLossQueueAndMomentum) {
 
   // An SGD step on the query side, then after_step: theta_k = 0.9 theta_k + 0.1 theta_q.
   std::map<std::string, torch::Tensor> key_before, key_buffers_before;
-  for (const auto& item : key_encoder->named_parameters())
+  for (const auto& item : parts.key_encoder->named_parameters())
     key_before[item.key()] = item.value().clone();
-  for (const auto& item : key_encoder->named_buffers())
+  for (const auto& item : parts.key_encoder->named_buffers())
     key_buffers_before[item.key()] = item.value().clone();
   {
     torch::NoGradGuard no_grad;
@@ -811,14 +823,14 @@ TEST(MocoMethod, RealStepLossQueueAndMomentum) {
   method->after_step(0);
   auto query = root.named_parameters();
   int64_t moved = 0;
-  for (const auto& item : key_encoder->named_parameters()) {
+  for (const auto& item : parts.key_encoder->named_parameters()) {
     const torch::Tensor& q = query[item.key()];
     torch::Tensor expected = 0.9 * key_before[item.key()] + 0.1 * q;
     EXPECT_TRUE(torch::allclose(item.value(), expected, 1e-5, 1e-7)) << item.key();
     moved += !torch::equal(item.value(), key_before[item.key()]);
   }
   EXPECT_GT(moved, 0);
-  for (const auto& item : key_encoder->named_buffers())
+  for (const auto& item : parts.key_encoder->named_buffers())
     EXPECT_TRUE(torch::equal(item.value(), key_buffers_before[item.key()])) << item.key();
 
   // Checkpoint round trip: key encoder (with the model), queue and pointer.
@@ -922,13 +934,13 @@ TEST(ShuffleBn, AQuerysGroupMatesDoNotReachItsKeyThroughBatchNorm) {
   auto method = build(config);
   method->module().train();
   auto& root = method->module();
-  auto backbone = child<ResNetImpl>(root, "backbone");
-  auto head = child<ProjectionHeadImpl>(root, "projection_head");
-  auto key_encoder = root.named_children()["key_encoder"];
-  auto key_backbone = child<ResNetImpl>(*key_encoder, "backbone");
-  auto key_head = child<ProjectionHeadImpl>(*key_encoder, "projection_head");
-  Encoder f_q = [&](const torch::Tensor& x) { return head->forward(backbone->forward(x)); };
-  Encoder f_k = [&](const torch::Tensor& x) { return key_head->forward(key_backbone->forward(x)); };
+  const MocoParts parts = moco_parts(root);
+  Encoder f_q = [&](const torch::Tensor& x) {
+    return parts.head->forward(parts.backbone->forward(x));
+  };
+  Encoder f_k = [&](const torch::Tensor& x) {
+    return parts.key_head->forward(parts.key_backbone->forward(x));
+  };
   torch::NoGradGuard no_grad;
   const MultiCropBatch batch = random_batch(16);
   const std::vector<int64_t> order = shuffle_bn_key_order(16, 4, 21);

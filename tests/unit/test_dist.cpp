@@ -315,6 +315,12 @@ int scenario_rank_stalls(const DistEnv& env) {
   return report(0, 20, "the collective succeeded without rank 1");
 }
 
+// 2 x 20 px + 2 x 12 px: multi-crop at a size the tests train in seconds.
+nlohmann::json tiny_multicrop() {
+  return {{{"count", 2}, {"size", 20}, {"min_scale", 0.3}, {"max_scale", 1.0}},
+          {{"count", 2}, {"size", 12}, {"min_scale", 0.1}, {"max_scale", 0.3}}};
+}
+
 // The SwAV recipe the distributed trainer must reproduce: a global batch of 64 (32 per rank),
 // multi-crop, a queue from the second epoch (per-rank queues), prototypes frozen for the first
 // iterations, LARS, warm-up then cosine.
@@ -329,9 +335,7 @@ RunConfig tiny_swav_config(bool sync_bn, const std::string& precision = "fp32") 
                          {"subset", 256},
                          {"batch_size", 64},
                          {"epochs", 2},
-                         {"crops",
-                          {{{"count", 2}, {"size", 20}, {"min_scale", 0.3}, {"max_scale", 1.0}},
-                           {{"count", 2}, {"size", 12}, {"min_scale", 0.1}, {"max_scale", 0.3}}}},
+                         {"crops", tiny_multicrop()},
                          {"queue_length", 64},
                          {"queue_start_epoch", 1},
                          {"freeze_prototypes_iters", 2},
@@ -379,9 +383,7 @@ RunConfig tiny_moco_config() {
                          {"subset", 256},
                          {"batch_size", 64},
                          {"epochs", 2},
-                         {"crops",
-                          {{{"count", 2}, {"size", 20}, {"min_scale", 0.3}, {"max_scale", 1.0}},
-                           {{"count", 2}, {"size", 12}, {"min_scale", 0.1}, {"max_scale", 0.3}}}},
+                         {"crops", tiny_multicrop()},
                          {"moco_queue", 128},
                          {"moco_bn_group", 16},
                          {"moco_momentum", 0.99},
