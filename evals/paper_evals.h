@@ -92,14 +92,15 @@ struct SemisupOptions {
 std::pair<int, int> semisup_milestones(int epochs);
 
 // The learning rates semisup fine-tunes with on a dataset of C classes, from the paper's
-// ImageNet recipe: the head's scaled by C / 1000 (scale_to_classes), the trunk's unchanged.
-// `rule` says which, for the protocol card.
+// ImageNet recipes: below 1000 classes the head's is capped at kSemisupHeadLrCap, the 10%
+// recipe's (cap_head_lr), the trunk's unchanged. `rule` says which, for the protocol card.
+constexpr double kSemisupHeadLrCap = 0.2;
 struct SemisupLr {
   double trunk = 0, head = 0;
   std::string rule;
 };
 SemisupLr semisup_learning_rates(double paper_trunk, double paper_head, int64_t num_classes,
-                                 bool scale_to_classes);
+                                 bool cap_head_lr);
 
 struct SemisupResult {
   ResNet backbone{nullptr};  // the fine-tuned copy

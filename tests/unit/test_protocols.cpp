@@ -424,10 +424,11 @@ TEST(SemisupProtocol, FineTunesACopyOnThePinnedSubset) {
   EXPECT_EQ(r.card["subset_sha256"], sha256_file(path));
   EXPECT_EQ(r.card["n_labelled"], 120);
   EXPECT_EQ(r.card["batch_size"], 32);
-  // Nearer the 1% recipe: trunk 0.02, head 5 x 10 classes / 1000 (semisup_learning_rates).
+  // Nearer the 1% recipe: trunk 0.02, head 5 capped at 0.2 for 10 classes
+  // (semisup_learning_rates).
   EXPECT_DOUBLE_EQ(r.card["lr_trunk"].get<double>(), 0.02);
-  EXPECT_DOUBLE_EQ(r.card["lr_head"].get<double>(), 0.05);
-  EXPECT_NE(r.card["lr_source"].get<std::string>().find("head lr x C / 1000"), std::string::npos)
+  EXPECT_DOUBLE_EQ(r.card["lr_head"].get<double>(), 0.2);
+  EXPECT_NE(r.card["lr_source"].get<std::string>().find("head lr capped at 0.2"), std::string::npos)
       << r.card["lr_source"];
   EXPECT_GT(r.card["trunk_relative_change"].get<double>(), 0.0);  // the copy did train
   for (const char* key : {"fraction", "epochs", "schedule", "augmentation", "transform",
@@ -461,16 +462,19 @@ TEST(SemisupProtocol, ADivergedFineTuningIsRecordedAsDivergedNotAsANumber) {
   EXPECT_EQ(r.card["diverged"], r.diverged);
 }
 
-TEST(SemisupCore, HeadLearningRateScalesWithTheClassesAndThePapersStayImageNets) {
-  SemisupLr ten = semisup_learning_rates(0.02, 5.0, 10, true);
-  EXPECT_DOUBLE_EQ(ten.trunk, 0.02);
-  EXPECT_DOUBLE_EQ(ten.head, 0.05);
+TEST(SemisupCore, HeadLearningRateIsCappedBelowAThousandClassesAndThePapersStayImageNets) {
+  SemisupLr one_pct = semisup_learning_rates(0.02, 5.0, 10, true);
+  EXPECT_DOUBLE_EQ(one_pct.trunk, 0.02);
+  EXPECT_DOUBLE_EQ(one_pct.head, 0.2);
+  EXPECT_NE(one_pct.rule.find("head lr capped at 0.2"), std::string::npos) << one_pct.rule;
+  SemisupLr ten_pct = semisup_learning_rates(0.01, 0.2, 10, true);
+  EXPECT_DOUBLE_EQ(ten_pct.head, 0.2);
+  EXPECT_DOUBLE_EQ(ten_pct.trunk, 0.01);
   SemisupLr imagenet = semisup_learning_rates(0.02, 5.0, 1000, true);
   EXPECT_DOUBLE_EQ(imagenet.head, 5.0);
   EXPECT_EQ(imagenet.rule, "the paper's values (1000 classes)");
-  SemisupLr off = semisup_learning_rates(0.01, 0.2, 10, false);
-  EXPECT_DOUBLE_EQ(off.head, 0.2);
-  EXPECT_DOUBLE_EQ(off.trunk, 0.01);
+  SemisupLr off = semisup_learning_rates(0.02, 5.0, 10, false);
+  EXPECT_DOUBLE_EQ(off.head, 5.0);
 }
 
 TEST(ProtocolDivergence, NanExplodedAndChanceAreDivergedAndAHealthyRunIsNot) {
