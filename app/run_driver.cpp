@@ -402,9 +402,8 @@ json RunDriver::eval(const json& run, const json& spec, const std::string& where
       line += fmt::format("  {} {:.2f}", metric, value);
     }
     if (!result.diverged.empty()) {
-      // No number was measured: one row says so, the reason in its card (and the script sees
-      // results[name].diverged, the reason, instead of metrics).
-      result.card["diverged"] = result.diverged;
+      // No number was measured: one row says so, the reason in its card (EvalResult::
+      // mark_diverged put it there), and the script sees results[name].diverged instead.
       rows = {{row->id, name, kDivergedMetric, 1.0, result.card.dump(), ""}};
       results[name] = json{{kDivergedMetric, result.diverged}};
       line = "  diverged: " + result.diverged;

@@ -153,12 +153,10 @@ EvalProtocol linear_protocol() {
     backbone->train(was_training);
 
     EvalResult result;
-    result.diverged = protocol_divergence(r.train_loss_per_epoch, r.top1_best, full->num_classes());
-    if (result.diverged.empty())
-      result.metrics = {{"top1_best", r.top1_best},
-                        {"top1_last", r.top1_last},
-                        {"top5_best", r.top5_best},
-                        {"top5_last", r.top5_last}};
+    result.metrics = {{"top1_best", r.top1_best},
+                      {"top1_last", r.top1_last},
+                      {"top5_best", r.top5_best},
+                      {"top5_last", r.top5_last}};
     result.card = {
         {"protocol", "linear"},
         {"train_split", "train"},
@@ -189,7 +187,8 @@ EvalProtocol linear_protocol() {
         {"top5_per_epoch", r.top5_per_epoch},
         {"train_loss_per_epoch", r.train_loss_per_epoch},
         {"seed", opts.seed}};
-    if (!result.diverged.empty()) result.card["diverged"] = result.diverged;
+    result.mark_diverged(
+        protocol_divergence(r.train_loss_per_epoch, r.top1_best, full->num_classes()));
     return result;
   };
   return p;

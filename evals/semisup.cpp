@@ -354,12 +354,8 @@ EvalProtocol semisup_protocol() {
     auto [m1, m2] = semisup_milestones(opts.epochs);
 
     EvalResult result;
-    result.diverged = protocol_divergence(r.train_loss, r.top1_best, full->num_classes());
-    if (result.diverged.empty())
-      result.metrics = {{"top1", r.top1},
-                        {"top5", r.top5},
-                        {"top1_best", r.top1_best},
-                        {"top5_best", r.top5_best}};
+    result.metrics = {
+        {"top1", r.top1}, {"top5", r.top5}, {"top1_best", r.top1_best}, {"top5_best", r.top5_best}};
     result.card = {
         {"protocol", "semisup"},
         {"train_split", "train"},
@@ -394,7 +390,7 @@ EvalProtocol semisup_protocol() {
         {"train_loss_per_epoch", r.train_loss},
         {"trunk_relative_change", norm2 > 0 ? std::sqrt(diff2 / norm2) : 0.0},
         {"seed", opts.seed}};
-    if (!result.diverged.empty()) result.card["diverged"] = result.diverged;
+    result.mark_diverged(protocol_divergence(r.train_loss, r.top1_best, full->num_classes()));
     return result;
   };
   return p;

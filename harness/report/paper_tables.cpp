@@ -748,17 +748,15 @@ std::string paper_cell_text(const std::vector<double>& values, size_t diverged) 
   for (double v : values)
     if (std::isfinite(v)) finite.push_back(v);
   int bad = static_cast<int>(values.size() - finite.size());
-  std::string nan = bad ? fmt::format(", {} NaN", bad) : "";
-  if (diverged) nan += fmt::format(", {} diverged", diverged);
+  const std::string diverged_note = diverged ? fmt::format(", {} diverged", diverged) : "";
   if (finite.empty()) {
-    if (diverged && !bad) return fmt::format("diverged ({})", diverged);
-    return bad ? fmt::format("NaN ({}{})", bad,
-                             diverged ? fmt::format(", {} diverged", diverged) : "")
-               : kDash;
+    if (bad) return fmt::format("NaN ({}{})", bad, diverged_note);
+    return diverged ? fmt::format("diverged ({})", diverged) : kDash;
   }
+  const std::string notes = (bad ? fmt::format(", {} NaN", bad) : "") + diverged_note;
   CellStats s = cell_stats(finite);
-  if (s.n == 1) return fmt::format("{:.2f} (1{})", s.mean, nan);
-  return fmt::format("{:.2f} ± {:.2f} ({}{})", s.mean, s.std, s.n, nan);
+  if (s.n == 1) return fmt::format("{:.2f} (1{})", s.mean, notes);
+  return fmt::format("{:.2f} ± {:.2f} ({}{})", s.mean, s.std, s.n, notes);
 }
 
 Table build_paper_table(Store& store, const std::string& name,
@@ -869,7 +867,7 @@ Table build_paper_table(Store& store, const std::string& name,
     if (any_other) row.push_back(g.other);
     for (const auto& c : def.ours) {
       auto it = g.values.find(c.key);
-      auto d = g.values.find(c.key.substr(0, c.key.rfind('.')) + "." + kDivergedMetric);
+      auto d = g.values.find(diverged_key_of(c.key));
       row.push_back(paper_cell_text(it == g.values.end() ? std::vector<double>{} : it->second,
                                     d == g.values.end() ? 0 : d->second.size()));
     }

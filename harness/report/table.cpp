@@ -1,8 +1,10 @@
 #include "harness/report/table.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "harness/core/check.h"
 #include "harness/core/escape.h"
@@ -62,16 +64,14 @@ Table build_table(Store& store, const TableSpec& spec) {
         if (std::find(metrics.begin(), metrics.end(), m) == metrics.end()) metrics.push_back(m);
       }
     // A protocol's "diverged" column only where it has no measured metric to say it in.
-    std::vector<std::string> kept;
-    for (const auto& m : metrics) {
-      const std::string protocol = m.substr(0, m.rfind('.'));
-      bool measured_elsewhere = false;
-      for (const auto& other : metrics)
-        measured_elsewhere |= other != m && other.rfind(protocol + ".", 0) == 0 &&
-                              other != protocol + "." + kDivergedMetric;
-      if (m != protocol + "." + kDivergedMetric || !measured_elsewhere) kept.push_back(m);
-    }
-    metrics = kept;
+    std::set<std::string> measured;
+    for (const auto& m : metrics)
+      if (m != diverged_key_of(m)) measured.insert(diverged_key_of(m));
+    metrics.erase(std::remove_if(metrics.begin(), metrics.end(),
+                                 [&](const std::string& m) {
+                                   return m == diverged_key_of(m) && measured.count(m);
+                                 }),
+                  metrics.end());
   }
   for (const auto& m : metrics)
     SB_INPUT_CHECK(m.find('.') != std::string::npos,
@@ -109,7 +109,7 @@ Table build_table(Store& store, const TableSpec& spec) {
     std::vector<std::string> row = key;
     for (const auto& m : metrics) {
       // Runs whose protocol diverged measured nothing: counted, never averaged in.
-      const std::string diverged_key = m.substr(0, m.rfind('.')) + "." + kDivergedMetric;
+      const std::string diverged_key = diverged_key_of(m);
       auto d = cells[key].find(diverged_key);
       const size_t diverged = d == cells[key].end() ? 0 : d->second.size();
       auto it = cells[key].find(m);

@@ -63,6 +63,11 @@ struct EpochRow {
 // "diverged"): no number was measured, and tables print "diverged".
 inline constexpr char kDivergedMetric[] = "diverged";
 
+// "protocol.metric" -> "protocol.diverged": where a table key's protocol records divergence.
+inline std::string diverged_key_of(const std::string& key) {
+  return key.substr(0, key.rfind('.')) + "." + kDivergedMetric;
+}
+
 struct EvalRow {
   int64_t run_id = 0;
   std::string protocol;  // "knn", "linear_fast", ...

@@ -74,6 +74,15 @@ struct EvalResult {
   // `metrics` is empty: the driver records the protocol as diverged (metric "diverged", the
   // reason in the card), and tables print "diverged" instead of a number.
   std::string diverged;
+
+  // Records `reason` (protocol_divergence's; "" = measured, nothing changes): no metric, the
+  // reason in `diverged` and in the card.
+  void mark_diverged(const std::string& reason) {
+    if (reason.empty()) return;
+    diverged = reason;
+    metrics.clear();
+    card["diverged"] = reason;
+  }
 };
 
 struct EvalProtocol {

@@ -27,7 +27,7 @@ TEST(Config, PrototypeFreezingIsInEpochsUnlessAnIterationCountIsGiven) {
   RunConfig c = resolve_config(json::object(), json::object(), "w");
   EXPECT_EQ(c.freeze_prototypes_iters, -1);
   EXPECT_DOUBLE_EQ(c.freeze_prototypes_epochs, 1.0);
-  EXPECT_EQ(prototype_freeze_iterations(c, 39), 39);   // 10000 images at batch 256
+  EXPECT_EQ(prototype_freeze_iterations(c, 39), 39);    // 10000 images at batch 256
   EXPECT_EQ(prototype_freeze_iterations(c, 156), 156);  // the same data at batch 64
   c.freeze_prototypes_epochs = 0.5;
   EXPECT_EQ(prototype_freeze_iterations(c, 16), 8);
