@@ -1,11 +1,12 @@
 # The sanitizer build (CMakePresets.json "sanitize"; scripts/test-sanitize.sh runs it in CI).
 #
-# Built with clang, without LibTorch:
+# Built with clang; all but fuzz_checkpoint without LibTorch:
 #   sanitized_core          every torch-free source of harness/, evals/, swav/ and baselines/
 #                           (the same scan as the PCH rule, cmake/uses_torch.cmake), with ASan +
 #                           UBSan; tests/fuzz/builtin_specs.cpp registers the methods' specs
 #   sanitized_unit_tests    every torch-free unit test (tests/unit), linked against it
 #   fuzz_<name>             one libFuzzer target per parser of outside input (tests/fuzz)
+#   fuzz_checkpoint         the checkpoint reader (tests/fuzz/torch), linked against LibTorch
 # CTest runs the unit tests and each fuzz target for SWAVBENCH_FUZZ_SECONDS on a copy of its
 # committed seed corpus plus its committed regression inputs (tests/fuzz/<name>/).
 # fmt, CLI11, nlohmann-json, Lua, SQLite, libturbojpeg, libpng, pugixml, zlib and Threads are
@@ -69,3 +70,23 @@ foreach(src ${fuzz_sources})
                    ${CMAKE_SOURCE_DIR}/tests/fuzz/${corpus} ${SWAVBENCH_FUZZ_SECONDS})
   set_tests_properties(fuzz.${corpus} PROPERTIES LABELS fuzz TIMEOUT 600)
 endforeach()
+
+# The checkpoint reader's validation (harness/train/checkpoint.cpp) needs LibTorch: one fuzz
+# target built with clang against Debian's LibTorch (built with gcc; the same libstdc++ ABI).
+# Only our sources are instrumented, LibTorch is not, so a fault inside LibTorch's own readers
+# shows as a crash, not as a sanitizer report.
+find_package(Torch REQUIRED)
+add_executable(fuzz_checkpoint ${CMAKE_SOURCE_DIR}/tests/fuzz/torch/fuzz_checkpoint.cpp
+               ${CMAKE_SOURCE_DIR}/harness/train/checkpoint.cpp
+               ${CMAKE_SOURCE_DIR}/harness/train/optim.cpp)
+target_compile_options(fuzz_checkpoint PRIVATE -fsanitize=fuzzer)
+target_link_options(fuzz_checkpoint PRIVATE -fsanitize=fuzzer)
+target_link_libraries(fuzz_checkpoint PRIVATE sanitized_core torch)
+add_test(NAME fuzz.checkpoint
+         COMMAND bash ${CMAKE_SOURCE_DIR}/tests/fuzz/run_fuzzer.sh $<TARGET_FILE:fuzz_checkpoint>
+                 ${CMAKE_SOURCE_DIR}/tests/fuzz/checkpoint ${SWAVBENCH_FUZZ_SECONDS})
+# LibTorch's zip reader leaks when it rejects an archive; lsan.supp suppresses leaks in LibTorch
+# only.
+set_tests_properties(
+  fuzz.checkpoint PROPERTIES LABELS fuzz TIMEOUT 600 ENVIRONMENT
+  "LSAN_OPTIONS=suppressions=${CMAKE_SOURCE_DIR}/tests/fuzz/checkpoint/lsan.supp")

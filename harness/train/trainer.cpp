@@ -22,6 +22,7 @@
 #include "harness/dist/grad_sync.h"
 #include "harness/models/batch_norm.h"
 #include "harness/models/flops.h"
+#include "harness/train/checkpoint.h"
 #include "harness/train/collapse_alarm.h"
 #include "harness/train/optim.h"
 #include "harness/train/torch_compat.h"
@@ -50,87 +51,34 @@ AugmentOptions augment_options(const RunConfig& config) {
   return options;
 }
 
-// Writes `archive` to `final_path` atomically: a run killed while writing keeps its previous file.
-// Serialised to memory first: LibTorch's file writer throws from its destructor on a short write
-// (a full disk), which ends the process; write_file_atomically checks every write and leaves the
-// previous checkpoint in place.
-void save_atomically(torch::serialize::OutputArchive& archive, const std::string& final_path) {
-  std::string bytes;
-  archive.save_to([&bytes](const void* data, size_t size) -> size_t {
-    bytes.append(static_cast<const char*>(data), size);
-    return size;
-  });
-  write_file_atomically(final_path, bytes);
+// Rank 0's checkpoint: the model and optimiser (identical on every rank, since gradients are
+// averaged), rank 0's method state, the counters and the world size that wrote it.
+CheckpointParts checkpoint_parts(Method& method, LarsSgd* optimizer, bool with_method_state) {
+  CheckpointParts parts;
+  parts.model = &method.module();
+  parts.optimizer = optimizer;
+  parts.save_method_state = [&method](torch::serialize::OutputArchive& a) { method.save_state(a); };
+  if (with_method_state)
+    parts.load_method_state = [&method](torch::serialize::InputArchive& a) {
+      method.load_state(a);
+    };
+  return parts;
 }
 
 // Rank 0's checkpoint: the model and optimiser (identical on every rank, since gradients are
 // averaged), rank 0's method state, the counters and the world size that wrote it.
-// The epoch's report as JSON (doubles in round-trip form; NaN, which JSON lacks, as null), kept
-// in the checkpoint so that the epoch row can be written from it if a kill comes between the
-// checkpoint and the row.
-std::string epoch_record(const EpochReport& r) {
-  auto number = [](double v) { return std::isnan(v) ? nlohmann::json() : nlohmann::json(v); };
-  nlohmann::json logs = nlohmann::json::object();
-  for (const auto& [k, v] : r.logs) logs[k] = number(v);
-  return nlohmann::json{{"epoch", r.epoch},
-                        {"loss", number(r.loss)},
-                        {"lr", number(r.lr)},
-                        {"img_per_s", number(r.img_per_s)},
-                        {"data_wait", number(r.data_wait)},
-                        {"peak_mem", number(r.peak_mem)},
-                        {"seconds", number(r.seconds)},
-                        {"logs", logs}}
-      .dump();
-}
-
-EpochReport epoch_report_from_record(const std::string& text) {
-  const nlohmann::json j = nlohmann::json::parse(text);
-  auto number = [](const nlohmann::json& v) {
-    return v.is_null() ? std::nan("") : v.get<double>();
-  };
-  EpochReport r;
-  r.epoch = j.at("epoch").get<int>();
-  r.loss = number(j.at("loss"));
-  r.lr = number(j.at("lr"));
-  r.img_per_s = number(j.at("img_per_s"));
-  r.data_wait = number(j.at("data_wait"));
-  r.peak_mem = number(j.at("peak_mem"));
-  r.seconds = number(j.at("seconds"));
-  for (const auto& [k, v] : j.at("logs").items()) r.logs[k] = number(v);
-  return r;
-}
-
-void save_checkpoint(const std::string& run_dir, Method& method, const LarsSgd* optimizer,
-                     int next_epoch, int64_t iteration, int world_size,
-                     const std::string& last_epoch_record = "") {
-  torch::serialize::OutputArchive archive;
-  torch::serialize::OutputArchive model;
-  method.module().save(model);
-  archive.write("model", model);
-  if (optimizer) {
-    torch::serialize::OutputArchive opt;
-    optimizer->save(opt);
-    archive.write("optimizer", opt);
-  }
-  torch::serialize::OutputArchive state;
-  method.save_state(state);
-  archive.write("method", state);
-  archive.write("next_epoch", torch::tensor(static_cast<int64_t>(next_epoch)));
-  archive.write("iteration", torch::tensor(iteration));
-  archive.write("world_size", torch::tensor(static_cast<int64_t>(world_size)));
-  if (!last_epoch_record.empty())
-    archive.write("last_epoch_record", c10::IValue(last_epoch_record));
-  save_atomically(archive, checkpoint_path(run_dir));
+void save_checkpoint(const std::string& run_dir, Method& method, LarsSgd* optimizer,
+                     const CheckpointCounters& counters) {
+  write_file_atomically(checkpoint_path(run_dir),
+                        checkpoint_bytes(checkpoint_parts(method, optimizer, true), counters));
 }
 
 // Ranks other than 0 keep what is theirs alone (SwAV's per-rank feature queue) in a file of their
 // own next to the checkpoint.
 void save_rank_state(const std::string& run_dir, Method& method, int rank) {
-  torch::serialize::OutputArchive archive;
-  torch::serialize::OutputArchive state;
-  method.save_state(state);
-  archive.write("method", state);
-  save_atomically(archive, rank_state_path(run_dir, rank));
+  write_file_atomically(
+      rank_state_path(run_dir, rank),
+      rank_state_bytes(checkpoint_parts(method, nullptr, true).save_method_state));
 }
 
 void load_rank_state(const std::string& run_dir, Method& method, int rank, torch::Device device) {
@@ -139,62 +87,7 @@ void load_rank_state(const std::string& run_dir, Method& method, int rank, torch
                  "{}: rank {}'s state is missing next to the checkpoint; resume with the same "
                  "number of processes that wrote it, or retrain (--force)",
                  path, rank);
-  torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(path, device);
-  } catch (const c10::Error& e) {
-    throw InputError(fmt::format("{}: cannot read rank {}'s state ({}); retrain with --force", path,
-                                 rank, e.what_without_backtrace()));
-  }
-  torch::serialize::InputArchive state;
-  archive.read("method", state);
-  method.load_state(state);
-}
-
-struct LoadedCheckpoint {
-  int next_epoch = 0;
-  int64_t iteration = 0;
-  int world_size = 1;
-  std::string last_epoch_record;  // epoch_record() of epoch next_epoch - 1; "" in older files
-};
-
-// `with_method_state` false skips the method's training state (queues), which evaluation does not
-// need and which, for a multi-process run, is shaped for that run's world size.
-LoadedCheckpoint load_checkpoint(const std::string& path, Method& method, LarsSgd* optimizer,
-                                 torch::Device device, bool with_method_state = true) {
-  torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(path, device);
-  } catch (const c10::Error& e) {
-    throw InputError(fmt::format("{}: cannot read checkpoint ({}); delete it to retrain", path,
-                                 e.what_without_backtrace()));
-  }
-  torch::serialize::InputArchive model;
-  archive.read("model", model);
-  method.module().load(model);
-  if (optimizer) {
-    torch::serialize::InputArchive opt;
-    archive.read("optimizer", opt);
-    optimizer->load(opt);
-  }
-  if (with_method_state) {
-    torch::serialize::InputArchive state;
-    archive.read("method", state);
-    method.load_state(state);
-  }
-  torch::Tensor next_epoch, iteration;
-  archive.read("next_epoch", next_epoch);
-  archive.read("iteration", iteration);
-  torch::Tensor world_size;
-  // Checkpoints written before the world size was recorded came from single-process runs.
-  const int world =
-      archive.try_read("world_size", world_size) ? static_cast<int>(world_size.item<int64_t>()) : 1;
-  c10::IValue record;
-  std::string last_epoch_record;
-  if (archive.try_read("last_epoch_record", record) && record.isString())
-    last_epoch_record = record.toStringRef();
-  return {static_cast<int>(next_epoch.item<int64_t>()), iteration.item<int64_t>(), world,
-          last_epoch_record};
+  read_rank_state(path, checkpoint_parts(method, nullptr, true).load_method_state, device);
 }
 
 std::unique_ptr<Method> build_method(const RunConfig& config, const Dataset& data,
@@ -303,7 +196,7 @@ TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
   }
   TrainOutcome outcome;
   if (!method->trains()) {
-    if (rank == 0) save_checkpoint(run_dir, *method, nullptr, 0, 0, world);
+    if (rank == 0) save_checkpoint(run_dir, *method, nullptr, {0, 0, world, ""});
     collective.barrier();
     outcome.weights_sha256 = weights_digest(method->module());
     return outcome;
@@ -358,7 +251,9 @@ TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
   int start_epoch = 0;
   int64_t iteration = 0;
   if (fs::exists(checkpoint_path(run_dir))) {
-    LoadedCheckpoint ckpt = load_checkpoint(checkpoint_path(run_dir), *method, &optimizer, device);
+    const CheckpointCounters ckpt =
+        read_checkpoint(checkpoint_path(run_dir), checkpoint_parts(*method, &optimizer, true),
+                        config.epochs, device);
     SB_INPUT_CHECK(ckpt.world_size == world,
                    "{}: written by {} process(es), resumed with {}: the per-rank queues and "
                    "sampler shards only continue with the same number (--nproc {}), or retrain "
@@ -369,7 +264,8 @@ TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
     iteration = ckpt.iteration;
     outcome.resumed_from_epoch = start_epoch;
     if (rank == 0 && !ckpt.last_epoch_record.empty() && callbacks.on_epoch_restored)
-      callbacks.on_epoch_restored(epoch_report_from_record(ckpt.last_epoch_record));
+      callbacks.on_epoch_restored(
+          epoch_report_from_record(ckpt.last_epoch_record, checkpoint_path(run_dir)));
   }
 
   // Model FLOP utilisation: the model's training FLOPs per image over the float GEMM rate this
@@ -473,8 +369,8 @@ TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
     if (collapse && callbacks.on_alarm)
       callbacks.on_alarm("collapse", epoch, collapse->reason, collapse->advice);
     if (rank == 0) {
-      save_checkpoint(run_dir, *method, &optimizer, epoch + 1, iteration, world,
-                      epoch_record(report));
+      save_checkpoint(run_dir, *method, &optimizer,
+                      {epoch + 1, iteration, world, epoch_record(report)});
       fault_point("between-checkpoint-and-epoch-row");
     } else {
       save_rank_state(run_dir, *method, rank);
@@ -498,7 +394,10 @@ std::unique_ptr<Method> load_trained_method(const RunConfig& config, const std::
   std::unique_ptr<Method> method = build_method(config, *full, device, local_collective());
   std::string path = checkpoint_path(run_dir);
   SB_INPUT_CHECK(fs::exists(path), "{}: the run's checkpoint is missing", path);
-  load_checkpoint(path, *method, nullptr, device, /*with_method_state=*/false);
+  // Evaluation needs no training state (queues), which for a multi-process run is shaped for
+  // that run's world size.
+  read_checkpoint(path, checkpoint_parts(*method, nullptr, /*with_method_state=*/false),
+                  config.epochs, device);
   method->module().eval();
   return method;
 }

@@ -14,16 +14,10 @@
 #include "harness/core/config.h"
 #include "harness/dist/collective.h"
 #include "harness/models/resnet.h"
+#include "harness/train/epoch_report.h"
 #include "harness/train/method.h"
 
 namespace swavbench {
-
-struct EpochReport {
-  int epoch = 0;
-  double loss = 0, lr = 0, img_per_s = 0, data_wait = 0, peak_mem = 0;
-  double seconds = 0;
-  std::map<std::string, double> logs;
-};
 
 struct TrainCallbacks {
   // After the epoch's checkpoint is on disk.
