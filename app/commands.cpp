@@ -28,6 +28,7 @@
 #include "harness/core/provenance.h"
 #include "harness/core/run_dir.h"
 #include "harness/dist/process_group.h"
+#include "harness/experiment/jobs.h"
 #include "harness/experiment/runner.h"
 #include "harness/lua/runtime.h"
 #include "harness/models/flops.h"
@@ -221,9 +222,13 @@ int do_run(const RunArgs& args) {
     for (const auto& p : config_preset_names()) std::cout << p << " ";
     std::cout << "\nmethods: ";
     for (const auto& m : method_names()) std::cout << m << " ";
-    std::cout << "\nprotocols: ";
-    for (const auto& e : eval_names()) std::cout << e << " ";
-    std::cout << "\n";
+    std::cout << "\n\nprotocols (bench.eval) and their options:\n";
+    for (const ProtocolSpec* p : protocol_specs()) {
+      std::cout << fmt::format("{} ({}): {}\n", p->name, p->display_name, p->doc);
+      for (auto it = p->default_options.begin(); it != p->default_options.end(); ++it)
+        std::cout << fmt::format("  {:<22} default {:<26} {}\n", it.key(), it.value().dump(),
+                                 option_range_text(*p, it.key()));
+    }
     return kExitOk;
   }
   SB_INPUT_CHECK(!args.script.empty(), "swavbench run needs a script (e.g. smoke.lua)");
@@ -279,15 +284,10 @@ int do_run(const RunArgs& args) {
     driver.finish(script);
   } catch (...) {
     // Let the other ranks go home; when they are gone already this fails, which changes nothing.
-    if (group) {
-      try {
-        send_job(*group, {{"op", "quit"}});
-      } catch (const std::exception&) {
-      }
-    }
+    if (group) end_jobs(*group, /*best_effort=*/true);
     throw;
   }
-  if (group) send_job(*group, {{"op", "quit"}});
+  if (group) end_jobs(*group);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::cout << fmt::format(
       "{}: {} run(s) trained, {} reused{}, {:.1f} s; results in {}\n",

@@ -11,6 +11,7 @@
 #include "harness/core/run_dir.h"
 #include "harness/core/text.h"
 #include "harness/dist/process_group.h"
+#include "harness/experiment/jobs.h"
 #include "harness/store/store.h"
 #include "harness/train/trainer.h"
 
@@ -30,37 +31,11 @@ std::string describe_exit(int code) {
 
 }  // namespace
 
-void send_job(Collective& collective, const json& job) {
-  SB_CHECK(collective.rank() == 0, "only rank 0 sends jobs");
-  collective.post_to_all(job.dump());
-}
-
-json receive_job(Collective& collective) {
-  return json::parse(collective.wait_for_post(kWorkerIdleTimeout));
-}
-
 int run_worker(Collective& collective) {
-  const int rank = collective.rank();
-  int code = 0;
-  while (true) {
-    json job = receive_job(collective);
-    const std::string op = job.value("op", "");
-    if (op == "quit") return code;
-    SB_CHECK(op == "train", "rank {}: unknown job '{}' from rank 0", rank, job.dump());
-    const std::string hash = job.at("hash").get<std::string>();
-    const std::string where = fmt::format("rank {} job [{}]", rank, hash);
-    try {
-      RunConfig config = resolve_config(job.at("config"), json::object(), where);
-      SB_CHECK(run_hash(config, collective.world_size()) == hash,
-               "{}: the config resolves to another hash here ({}): every rank must run the same "
-               "swavbench build",
-               where, run_hash(config, collective.world_size()));
-      train_run(config, job.at("run_dir").get<std::string>(), TrainCallbacks{}, collective);
-    } catch (const std::exception& e) {
-      std::cerr << fmt::format("swavbench: rank {}: run [{}] failed: {}\n", rank, hash, e.what());
-      code = 1;
-    }
-  }
+  return serve_jobs(collective, [&collective](const RunConfig& config, const std::string& run_dir,
+                                              const TrainCallbacks& callbacks) {
+    return train_run(config, run_dir, callbacks, collective);
+  });
 }
 
 int launch_local_ranks(int nproc, const std::vector<std::string>& child_argv,

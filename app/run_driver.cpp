@@ -13,13 +13,13 @@
 #include <iostream>
 
 #include "app/data_commands.h"
-#include "app/distributed_run.h"
 #include "harness/core/check.h"
 #include "harness/core/config.h"
 #include "harness/core/method_spec.h"
-#include "harness/core/provenance.h"
 #include "harness/core/run_dir.h"
 #include "harness/core/text.h"
+#include "harness/experiment/evaluator.h"
+#include "harness/experiment/jobs.h"
 #include "harness/experiment/runner.h"
 #include "harness/report/claims.h"
 #include "harness/report/table.h"
@@ -181,6 +181,24 @@ class ConsoleObserver final : public RunObserver {
   std::chrono::steady_clock::time_point last_progress_{};
 };
 
+// What `swavbench run` prints about bench.eval: a line per protocol.
+class ConsoleEvalObserver final : public EvalObserver {
+ public:
+  void on_reused(const RunRow& run, const std::string& name) override {
+    std::cout << fmt::format("  reusing {} of run #{} (same options)\n", name, run.id);
+  }
+  void on_measured(const RunRow& run, const std::string& name, const EvalResult& result,
+                   double seconds) override {
+    std::string line;
+    for (const auto& [metric, value] : result.metrics)
+      line += fmt::format("  {} {:.2f}", metric, value);
+    if (!result.diverged.empty()) line = "  diverged: " + result.diverged;
+    std::cout << fmt::format("  eval {} run #{}:{} ({})\n", name, run.id, line,
+                             format_seconds(seconds))
+              << std::flush;
+  }
+};
+
 }  // namespace
 
 RunDriver::RunDriver(Store& store, DriverOptions options)
@@ -247,15 +265,12 @@ json RunDriver::pretrain(const json& table, const std::string& where) {
   }
 
   ConsoleObserver console(config, options_.progress_tty);
-  TrainFunction train = [&](const RunConfig& c, const std::string& run_dir,
-                            const TrainCallbacks& callbacks) {
-    if (collective.world_size() > 1) {
-      send_job(
-          collective,
-          {{"op", "train"}, {"config", c.to_json()}, {"hash", request.hash}, {"run_dir", run_dir}});
-    }
-    return train_run(c, run_dir, callbacks, collective);
-  };
+  // With other ranks, each training job is theirs too (harness/experiment/jobs.h).
+  TrainFunction train =
+      hand_off_to_ranks(collective, [&collective](const RunConfig& c, const std::string& run_dir,
+                                                  const TrainCallbacks& callbacks) {
+        return train_run(c, run_dir, callbacks, collective);
+      });
   Runner runner(store_, {options_.runs_dir, options_.force, options_.progress_tty}, console,
                 std::move(train));
 
@@ -338,10 +353,9 @@ json RunDriver::eval(const json& run, const json& spec, const std::string& where
   }
   // "name@tag" runs protocol `name` and stores its rows under "name@tag", so one protocol can
   // be recorded with several settings (semisup@1pct, semisup@10pct).
-  auto base_name = [](const std::string& name) { return name.substr(0, name.find('@')); };
   std::map<std::string, json> merged;
   for (auto it = protocols.begin(); it != protocols.end(); ++it) {
-    const EvalProtocol& p = find_eval(base_name(it.key()), where);
+    const EvalProtocol& p = find_eval(protocol_of(it.key()), where);
     merged[it.key()] = merge_eval_options(p, it.value(), where);
   }
   if (elsewhere) {
@@ -358,62 +372,12 @@ json RunDriver::eval(const json& run, const json& spec, const std::string& where
     return json::object();
   }
   std::optional<RunRow> row = store_.run_by_hash(run["hash"].get<std::string>());
-  SB_INPUT_CHECK(row && row->status == kStatusDone,
-                 "{}: run [{}] is not complete (status {}); evaluate runs that bench.pretrain "
-                 "returned",
-                 where, run["hash"].get<std::string>(), row ? row->status : "missing");
-  RunConfig config = resolve_config(json::parse(row->config_json), json::object(), where);
-
-  json results = json::object();
-  std::unique_ptr<Method> method;
-  std::unique_ptr<FeatureCache> features;
-  for (const auto& [name, opts] : merged) {
-    // Reuse stored results produced with identical options.
-    std::vector<EvalRow> stored = store_.evals_for(row->id, name);
-    if (!stored.empty() && json::parse(stored[0].card_json).value("options", json()) == opts) {
-      for (const auto& e : stored) {
-        if (e.metric == kDivergedMetric)
-          results[name][e.metric] = json::parse(e.card_json).value(kDivergedMetric, "diverged");
-        else
-          results[name][e.metric] = e.value;
-      }
-      std::cout << fmt::format("  reusing {} of run #{} (same options)\n", name, row->id);
-      continue;
-    }
-    if (!method) {
-      torch::Device device = resolve_device(config.device);
-      method = load_trained_method(config, RunDir(options_.runs_dir, row->hash).path(), device);
-      // Evaluations run in float32, also for a float64 reference run (see RunConfig::precision).
-      method->module().to(torch::kFloat32);
-      features = std::make_unique<FeatureCache>(config, method->backbone(), device);
-    }
-    auto t0 = std::chrono::steady_clock::now();
-    EvalContext ctx{config, *method, resolve_device(config.device), opts, *features};
-    EvalResult result = find_eval(base_name(name), where).run(ctx);
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    result.card["options"] = opts;
-    result.card["seconds"] = seconds;
-    result.card["git_sha"] = swavbench_git_sha();
-    std::vector<EvalRow> rows;
-    std::string line;
-    for (const auto& [metric, value] : result.metrics) {
-      rows.push_back({row->id, name, metric, value, result.card.dump(), ""});
-      results[name][metric] = value;
-      line += fmt::format("  {} {:.2f}", metric, value);
-    }
-    if (!result.diverged.empty()) {
-      // No number was measured: one row says so, the reason in its card (EvalResult::
-      // mark_diverged put it there), and the script sees results[name].diverged instead.
-      rows = {{row->id, name, kDivergedMetric, 1.0, result.card.dump(), ""}};
-      results[name] = json{{kDivergedMetric, result.diverged}};
-      line = "  diverged: " + result.diverged;
-    }
-    store_.replace_evals(row->id, name, rows);
-    std::cout << fmt::format("  eval {} run #{}:{} ({})\n", name, row->id, line,
-                             format_seconds(seconds))
-              << std::flush;
-  }
-  return results;
+  SB_INPUT_CHECK(row.has_value(),
+                 "{}: run [{}] is not in the store; evaluate runs that bench.pretrain returned",
+                 where, run["hash"].get<std::string>());
+  ConsoleEvalObserver console;
+  Evaluator evaluator(store_, options_.runs_dir, console, load_trained_method);
+  return evaluator.evaluate(*row, merged, where);
 }
 
 std::string RunDriver::table(const json& spec, const std::string& where) {

@@ -2,6 +2,7 @@
 // features, the k nearest training images vote with weight exp(sim / T).
 #include <torch/torch.h>
 
+#include "evals/protocol_specs.h"
 #include "evals/protocols.h"
 #include "harness/core/check.h"
 
@@ -38,20 +39,8 @@ KnnResult knn_classify(const torch::Tensor& train_features, const torch::Tensor&
 }
 
 EvalProtocol knn_protocol() {
-  EvalProtocol p;
-  p.name = "knn";
-  p.doc = "weighted kNN on frozen L2-normalised features (cosine, exp(sim/T) votes)";
-  p.default_options = {{"k", {20, 200}},
-                       {"temperature", 0.07},
-                       {"train_subset", 0},
-                       {"test_subset", 0},
-                       {"crop", 0}};  // 0: the dataset's native resolution (eval_transform)
-  // The valid values of its numeric options (merge_eval_options checks them).
-  p.ranges = {{"k", {1, true}},
-              {"temperature", {0, false}},
-              {"train_subset", {0, true}},
-              {"test_subset", {0, true}},
-              {"crop", {0, true}}};
+  // The name, doc and options: evals/protocol_specs.cpp.
+  EvalProtocol p(knn_protocol_spec());
   p.run = [](EvalContext& ctx) {
     const auto& o = ctx.options;
     const Features& train =

@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "evals/paper_evals.h"
+#include "evals/protocol_specs.h"
 #include "harness/core/check.h"
 #include "harness/data/loader.h"
 #include "harness/data/multicrop.h"
@@ -99,19 +100,8 @@ LinearEvalResult train_linear_classifier(const FeatureBatches& train, const Feat
 }
 
 EvalProtocol linear_protocol() {
-  EvalProtocol p;
-  p.name = "linear";
-  p.doc =
-      "the paper's linear evaluation: frozen backbone, Linear(d, classes) trained with SGD on "
-      "RandomResizedCrop + flip crops, cosine lr; best and last epoch on the test split";
-  p.default_options = {{"epochs", 10},  // the paper: 100 (ImageNet)
-                       {"lr", 0.3},         {"batch_size", 256}, {"weight_decay", 1e-6},
-                       {"train_subset", 0}, {"test_subset", 0},  {"seed", 0},
-                       {"crop", 0}};  // 0: the dataset's native resolution (eval_transform)
-  // The valid values of its numeric options (merge_eval_options checks them).
-  p.ranges = {{"epochs", {1, true}},       {"lr", {0, false}},          {"batch_size", {1, true}},
-              {"weight_decay", {0, true}}, {"train_subset", {0, true}}, {"test_subset", {0, true}},
-              {"seed", {0, true}},         {"crop", {0, true}}};
+  // The name, doc and options: evals/protocol_specs.cpp.
+  EvalProtocol p(linear_protocol_spec());
   p.run = [](EvalContext& ctx) {
     const auto& o = ctx.options;
     const RunConfig& config = ctx.config;

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "evals/paper_evals.h"
+#include "evals/protocol_specs.h"
 #include "evals/protocols.h"
 #include "evals/voc_protocols.h"
 #include "harness/core/check.h"
@@ -55,17 +56,8 @@ LinearProbeResult linear_probe_on_features(const Features& train, const Features
 }
 
 EvalProtocol linear_fast_protocol() {
-  EvalProtocol p;
-  p.name = "linear_fast";
-  p.doc = "linear probe on cached frozen features (standardised; Adam); not the paper's protocol";
-  p.default_options = {
-      {"epochs", 30},        {"lr", 1e-3},        {"batch_size", 256},
-      {"weight_decay", 0.0}, {"train_subset", 0}, {"test_subset", 0},
-      {"seed", 0},           {"crop", 0}};  // 0: the dataset's native resolution (eval_transform)
-  // The valid values of its numeric options (merge_eval_options checks them).
-  p.ranges = {{"epochs", {1, true}},       {"lr", {0, false}},          {"batch_size", {1, true}},
-              {"weight_decay", {0, true}}, {"train_subset", {0, true}}, {"test_subset", {0, true}},
-              {"seed", {0, true}},         {"crop", {0, true}}};
+  // The name, doc and options: evals/protocol_specs.cpp.
+  EvalProtocol p(linear_fast_protocol_spec());
   p.run = [](EvalContext& ctx) {
     const auto& o = ctx.options;
     const Features& train =

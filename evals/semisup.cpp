@@ -18,6 +18,7 @@
 #include <unordered_map>
 
 #include "evals/paper_evals.h"
+#include "evals/protocol_specs.h"
 #include "harness/core/check.h"
 #include "harness/core/provenance.h"
 #include "harness/core/text.h"
@@ -281,27 +282,8 @@ SemisupLr semisup_learning_rates(double paper_trunk, double paper_head, int64_t 
 }
 
 EvalProtocol semisup_protocol() {
-  EvalProtocol p;
-  p.name = "semisup";
-  p.doc =
-      "the paper's semi-supervised evaluation: fine-tune the whole network (a copy) plus a "
-      "linear head on a pinned 1% / 10% label subset; top-1 / top-5 of the last and the best "
-      "epoch";
-  p.default_options = {{"fraction", 0.1},  // the paper: 0.01 or 0.1
-                       {"epochs", 20},     // the paper: 20
-                       {"lr_trunk", 0.0},  // 0: the paper's value for the fraction
-                       {"lr_head", 0.0},   // 0: the paper's value for the fraction
-                       {"batch_size", 256},
-                       {"test_subset", 0},
-                       {"seed", 0},
-                       {"subset_dir", ""},  // "": the repository's results/subsets
-                       {"crop", 0},         // 0: the dataset's native resolution (eval_transform)
-                       // Below 1000 classes, the head lr capped at 0.2 (semisup_learning_rates).
-                       {"cap_head_lr", true}};
-  // The valid values of its numeric options (merge_eval_options checks them).
-  p.ranges = {{"fraction", {0, false, 1}}, {"epochs", {1, true}},     {"lr_trunk", {0, true}},
-              {"lr_head", {0, true}},      {"batch_size", {2, true}}, {"test_subset", {0, true}},
-              {"seed", {0, true}},         {"crop", {0, true}}};
+  // The name, doc and options: evals/protocol_specs.cpp.
+  EvalProtocol p(semisup_protocol_spec());
   p.run = [](EvalContext& ctx) {
     const auto& o = ctx.options;
     const RunConfig& config = ctx.config;

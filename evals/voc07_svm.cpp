@@ -10,6 +10,7 @@
 #include <limits>
 #include <map>
 
+#include "evals/protocol_specs.h"
 #include "evals/voc_map.h"
 #include "evals/voc_protocols.h"
 #include "harness/core/check.h"
@@ -240,25 +241,8 @@ SvmClassResult train_and_score_svm(const torch::Tensor& train_features,
 }
 
 EvalProtocol voc07_svm_protocol() {
-  EvalProtocol p;
-  p.name = "voc07_svm";
-  p.doc =
-      "VOC07 classification: linear SVMs (LIBLINEAR) on frozen L2-normalised features, cost "
-      "by cross-validation on trainval, test mAP";
-  // image_size: 96 matches the embedded Fashion-VOC scenes (96 x 96, the whole scene); use 224
-  // for the real VOC2007 release (the benchmark's resize 224 + centre crop 224).
-  p.default_options = {{"root", ""},
-                       {"train_split", "trainval"},
-                       {"test_split", "test"},
-                       {"image_size", 96},
-                       {"costs", {0.01, 0.1, 1.0, 10.0}},
-                       {"folds", 3},
-                       {"positive_weight", 2.0}};
-  // The valid values of its numeric options (merge_eval_options checks them).
-  p.ranges = {{"image_size", {8, true}},
-              {"costs", {0, false}},
-              {"folds", {2, true}},
-              {"positive_weight", {0, false}}};
+  // The name, doc and options: evals/protocol_specs.cpp.
+  EvalProtocol p(voc07_svm_protocol_spec());
   p.run = [](EvalContext& ctx) {
     const auto& o = ctx.options;
     const std::string root = o["root"].get<std::string>();

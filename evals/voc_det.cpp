@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <map>
 
+#include "evals/protocol_specs.h"
 #include "evals/voc_map.h"
 #include "evals/voc_protocols.h"
 #include "harness/core/check.h"
@@ -241,29 +242,8 @@ std::string make_detections_dir() {
 }  // namespace
 
 EvalProtocol voc_det_protocol() {
-  EvalProtocol p;
-  p.name = "voc_det";
-  p.doc = "VOC07 detection: CenterNet-style detector fine-tuned from the backbone, devkit AP50";
-  // image_size 96 suits the Fashion-VOC scenes; real VOC2007 wants a few hundred pixels.
-  p.default_options = {{"root", ""},
-                       {"train_split", "trainval"},
-                       {"test_split", "test"},
-                       {"epochs", 12},
-                       {"lr", 1e-3},
-                       {"batch_size", 32},
-                       {"image_size", 96},
-                       {"max_detections", 100},
-                       {"score_threshold", 0.01},
-                       {"seed", 0},
-                       {"detections_dir", ""}};
-  // The valid values of its numeric options (merge_eval_options checks them).
-  p.ranges = {{"epochs", {1, true}},
-              {"lr", {0, false}},
-              {"batch_size", {1, true}},
-              {"image_size", {8, true}},
-              {"max_detections", {1, true}},
-              {"score_threshold", {0, true, 1}},
-              {"seed", {0, true}}};
+  // The name, doc and options: evals/protocol_specs.cpp.
+  EvalProtocol p(voc_det_protocol_spec());
   p.run = [](EvalContext& ctx) {
     const auto& o = ctx.options;
     const std::string root = o["root"].get<std::string>();

@@ -10,6 +10,7 @@ MethodSpec swav_method_spec() {
   spec.display_name = "SwAV";
   spec.paper_name = "SwAV";
   spec.table_order = 0;
+  spec.is_default = true;  // the paper's method: what a config without `method` trains
   spec.min_crops = 2;
   spec.has_prototypes = true;
   // Codes q are computed on the crops_for_assign views only (the large crops in the paper).

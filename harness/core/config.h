@@ -19,9 +19,14 @@ namespace swavbench {
 // differ only in these are the same run.
 inline const std::vector<std::string> kNonIdentityKeys{"workers", "prefetch", "knn_every"};
 
+// The method a config names when it names none: the registered method whose spec says it is the
+// default (MethodSpec::is_default; SwAV's folder marks its own); "" while none is registered.
+// Defined with the registry (method_spec.cpp).
+std::string default_method_name();
+
 struct RunConfig {
-  // What to train.
-  std::string method = "swav";  // swav | simclr | moco | supervised | random
+  // What to train: a registered method (MethodSpec, harness/core/method_spec.h).
+  std::string method = default_method_name();
   std::string arch = "resnet10";
   double width = 0.25;  // multiplier on the base width 64
   bool small_stem = true;

@@ -18,9 +18,20 @@ std::map<std::string, MethodSpec>& spec_registry() {
 
 void register_method_spec(MethodSpec spec) {
   SB_CHECK(!spec.name.empty(), "a method spec needs a name");
+  if (spec.is_default) {
+    const std::string current = default_method_name();
+    SB_CHECK(current.empty() || current == spec.name,
+             "methods '{}' and '{}' both claim to be the default method", current, spec.name);
+  }
   if (spec.display_name.empty()) spec.display_name = spec.name;
   const std::string name = spec.name;
   spec_registry()[name] = std::move(spec);
+}
+
+std::string default_method_name() {
+  for (const auto& [name, spec] : spec_registry())
+    if (spec.is_default) return name;
+  return "";
 }
 
 const MethodSpec* find_method_spec(const std::string& name) {

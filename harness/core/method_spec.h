@@ -15,7 +15,7 @@
 namespace swavbench {
 
 struct MethodSpec {
-  std::string name;          // the config value: method = "swav"
+  std::string name;          // the config value: method = "<name>"
   std::string display_name;  // in tables and reports: "SwAV"
   std::string paper_name;    // its name in results/paper.csv; "" when the paper has none
   int table_order = 100;     // rows of a table come in this order (then by name)
@@ -31,9 +31,13 @@ struct MethodSpec {
   std::function<void(const RunConfig&, const std::string& where)> validate;
   // Shown with a collapse alarm: what to change in this method's config.
   std::string collapse_advice;
+  // The method a config without a `method` key trains (default_method_name, config.h). One
+  // method says so: the paper's own.
+  bool is_default = false;
 };
 
-// Registering a name again replaces its spec (registration functions may run more than once).
+// Registering a name again replaces its spec (registration functions may run more than once). A
+// second spec that claims is_default is an Error.
 void register_method_spec(MethodSpec spec);
 
 // nullptr when no method of that name is registered.

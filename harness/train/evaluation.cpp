@@ -83,6 +83,7 @@ const Features& FeatureCache::get(const std::string& split, int64_t subset, int 
 }
 
 void register_eval(EvalProtocol protocol) {
+  register_protocol_spec(protocol);
   std::string name = protocol.name;
   registry()[name] = std::move(protocol);
 }
@@ -104,12 +105,6 @@ std::vector<std::string> eval_names() {
   std::vector<std::string> names;
   for (const auto& [name, p] : registry()) names.push_back(name);
   return names;
-}
-
-nlohmann::json merge_eval_options(const EvalProtocol& protocol, const nlohmann::json& given,
-                                  const std::string& where) {
-  return merge_protocol_options(protocol.name, protocol.default_options, protocol.ranges, given,
-                                where);
 }
 
 }  // namespace swavbench

@@ -85,24 +85,21 @@ struct EvalResult {
   }
 };
 
-struct EvalProtocol {
-  std::string name;
-  std::string doc;
-  // Every accepted option key with its default. The default's JSON type is the option's type:
-  // an integer default takes integers (2.0 is accepted as 2, 2.5 is not), a float default any
-  // finite number, a string a string, a bool a bool, a list a list of its elements' type (or
-  // one such value, which the protocol reads as a list of one).
-  nlohmann::json default_options;
-  std::map<std::string, OptionRange> ranges;  // numeric options' valid values
+// A protocol: its spec (name, doc, options; harness/train/protocol_options.h) and its code.
+struct EvalProtocol : ProtocolSpec {
+  explicit EvalProtocol(ProtocolSpec spec = {}) : ProtocolSpec(std::move(spec)) {}
   std::function<EvalResult(EvalContext&)> run;
 };
 
+// Registers the protocol and its spec (register_protocol_spec).
 void register_eval(EvalProtocol protocol);
 const EvalProtocol& find_eval(const std::string& name, const std::string& where);
 std::vector<std::string> eval_names();
 
 // Options = defaults <- given, checked (merge_protocol_options, protocol_options.h).
-nlohmann::json merge_eval_options(const EvalProtocol& protocol, const nlohmann::json& given,
-                                  const std::string& where);
+inline nlohmann::json merge_eval_options(const EvalProtocol& protocol, const nlohmann::json& given,
+                                         const std::string& where) {
+  return merge_protocol_options(protocol, given, where);
+}
 
 }  // namespace swavbench

@@ -128,4 +128,32 @@ nlohmann::json merge_protocol_options(const std::string& protocol, const nlohman
   return out;
 }
 
+namespace {
+std::map<std::string, ProtocolSpec>& spec_registry() {
+  static std::map<std::string, ProtocolSpec> specs;
+  return specs;
+}
+}  // namespace
+
+void register_protocol_spec(ProtocolSpec spec) {
+  std::string name = spec.name;
+  spec_registry()[name] = std::move(spec);
+}
+
+const ProtocolSpec* find_protocol_spec(const std::string& name) {
+  auto it = spec_registry().find(name);
+  return it == spec_registry().end() ? nullptr : &it->second;
+}
+
+std::vector<const ProtocolSpec*> protocol_specs() {
+  std::vector<const ProtocolSpec*> out;
+  for (const auto& [name, spec] : spec_registry()) out.push_back(&spec);
+  return out;
+}
+
+std::string option_range_text(const ProtocolSpec& spec, const std::string& key) {
+  auto it = spec.ranges.find(key);
+  return it == spec.ranges.end() ? "" : range_text(it->second);
+}
+
 }  // namespace swavbench

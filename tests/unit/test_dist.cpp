@@ -26,12 +26,12 @@
 #include <thread>
 #include <vector>
 
-#include "app/distributed_run.h"
 #include "baselines/register.h"
 #include "harness/core/check.h"
 #include "harness/core/config.h"
 #include "harness/dist/grad_sync.h"
 #include "harness/dist/process_group.h"
+#include "harness/experiment/jobs.h"
 #include "harness/train/trainer.h"
 #include "swav/register.h"
 #include "swav/sinkhorn.h"

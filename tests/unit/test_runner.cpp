@@ -1,8 +1,12 @@
-// The experiment Runner with a fake trainer and a recording observer: a new run is recorded with
-// its epochs, alarm, artifacts and status; a done run is reused; a failed run keeps its epochs
-// and resumes where it stopped; --force retrains from scratch; a locked run folder and a batch
-// that does not split over the processes are refused before anything is recorded; a run left
-// "running" by a dead process is marked interrupted. Real SQLite files and run folders.
+// The experiment room with fakes where a network would train. The Runner, with a fake trainer and
+// a recording observer: a new run is recorded with its epochs, alarm, artifacts and status; a
+// done run is reused; a failed run keeps its epochs and resumes where it stopped; --force
+// retrains from scratch; a locked run folder and a batch that does not split over the processes
+// are refused before anything is recorded; a run left "running" by a dead process is marked
+// interrupted. The jobs (two ranks on threads): every run rank 0 trains is handed to the other
+// rank, a reused one is not, a job from another build fails on that rank alone. The Evaluator,
+// with counting protocols: results measured with the same options are reused, other options
+// replace them, a diverged protocol is one "diverged" row. Real SQLite files and run folders.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -13,7 +17,11 @@
 #include "harness/core/files.h"
 #include "harness/core/run_dir.h"
 #include "harness/core/text.h"
+#include "harness/experiment/evaluator.h"
+#include "harness/experiment/jobs.h"
 #include "harness/experiment/runner.h"
+#include "harness/train/method.h"
+#include "tests/unit/thread_collective.h"
 
 namespace swavbench {
 namespace {
@@ -288,6 +296,205 @@ TEST_F(RunnerTest, ARunLeftRunningByADeadProcessIsMarkedInterrupted) {
   store_.set_status(1, kStatusRunning);
   RunDirLock live(RunDir(runs_dir_, "00000000000000aa"));
   EXPECT_EQ(mark_interrupted_runs(store_, runs_dir_), 0);
+}
+
+// Rank 0's Runner hands every run it trains to the other ranks (the same config, the same run
+// folder); a reused run posts nothing; end_jobs ends them.
+TEST_F(RunnerTest, EveryRunRankZeroTrainsIsHandedToTheOtherRanks) {
+  struct Job {
+    std::string config, run_dir;
+  };
+  std::vector<Job> received;
+  int worker_code = -1;
+  auto request_for = [&](int epochs) {
+    PretrainRequest r = request(epochs);
+    r.world_size = 2;
+    r.hash = run_hash(r.config, 2);
+    return r;
+  };
+  test_support::run_ranks(2, [&](int rank, Collective& collective) {
+    if (rank == 0) {
+      Runner r(store_, {runs_dir_, false, false}, observer_,
+               hand_off_to_ranks(collective, trainer_.function()));
+      EXPECT_FALSE(r.pretrain(request_for(2)).reused);
+      EXPECT_TRUE(r.pretrain(request_for(2)).reused);
+      EXPECT_FALSE(r.pretrain(request_for(3)).reused);
+      end_jobs(collective);
+      return;
+    }
+    worker_code = serve_jobs(collective, [&](const RunConfig& config, const std::string& run_dir,
+                                             const TrainCallbacks&) {
+      received.push_back({config.to_json().dump(), run_dir});
+      return TrainOutcome{};
+    });
+  });
+  EXPECT_EQ(worker_code, 0);
+  EXPECT_EQ(trainer_.calls, 2);
+  ASSERT_EQ(received.size(), 2u);
+  EXPECT_EQ(received[0].config, request(2).config.to_json().dump());
+  EXPECT_EQ(received[0].run_dir, RunDir(runs_dir_, request_for(2).hash).path());
+  EXPECT_EQ(received[1].config, request(3).config.to_json().dump());
+  EXPECT_EQ(received[1].run_dir, RunDir(runs_dir_, request_for(3).hash).path());
+}
+
+// A job whose config resolves to another hash on the receiving rank (another swavbench build
+// there) fails on that rank, which goes on serving, and its exit code says so.
+TEST(Jobs, AJobFromAnotherBuildFailsOnItsRankWhichServesOn) {
+  int code = -1, trained = 0;
+  test_support::run_ranks(2, [&](int rank, Collective& collective) {
+    RunConfig config;
+    config.epochs = 1;
+    if (rank == 0) {
+      send_job(collective, {{"op", "train"},
+                            {"config", config.to_json()},
+                            {"hash", "0123456789abcdef"},
+                            {"run_dir", "/nowhere"}});
+      send_job(collective, {{"op", "train"},
+                            {"config", config.to_json()},
+                            {"hash", run_hash(config, 2)},
+                            {"run_dir", "/nowhere"}});
+      end_jobs(collective);
+      return;
+    }
+    code = serve_jobs(collective, [&](const RunConfig&, const std::string&, const TrainCallbacks&) {
+      ++trained;
+      return TrainOutcome{};
+    });
+  });
+  EXPECT_EQ(code, 1);
+  EXPECT_EQ(trained, 1);
+}
+
+class RecordingEvalObserver final : public EvalObserver {
+ public:
+  void on_reused(const RunRow& run, const std::string& name) override {
+    calls.push_back(fmt::format("reused {} #{}", name, run.id));
+  }
+  void on_measured(const RunRow& run, const std::string& name, const EvalResult& result,
+                   double) override {
+    calls.push_back(
+        fmt::format("measured {} #{}{}", name, run.id, result.diverged.empty() ? "" : " diverged"));
+  }
+  std::vector<std::string> calls;
+};
+
+// Protocols that count their runs: "counted" reports value = 10 x its option x; "diverging" never
+// measures anything.
+int counted_runs = 0;
+const bool kFakeProtocolsRegistered = [] {
+  ProtocolSpec counted;
+  counted.name = "counted";
+  counted.display_name = "counted";
+  counted.default_options = {{"x", 1}};
+  counted.ranges = {{"x", {0, true}}};
+  EvalProtocol p(counted);
+  p.run = [](EvalContext& ctx) {
+    ++counted_runs;
+    EvalResult r;
+    r.metrics = {{"value", 10.0 * ctx.options["x"].get<int>()}};
+    return r;
+  };
+  register_eval(p);
+  ProtocolSpec diverging;
+  diverging.name = "diverging";
+  diverging.display_name = "diverging";
+  EvalProtocol d(diverging);
+  d.run = [](EvalContext&) {
+    EvalResult r;
+    r.mark_diverged("the loss became NaN at epoch 1");
+    return r;
+  };
+  register_eval(d);
+  return true;
+}();
+
+class EvaluatorTest : public RunnerTest {
+ protected:
+  void SetUp() override {
+    counted_runs = 0;
+    run_ = runner().pretrain(request(1)).run;
+  }
+  std::map<std::string, nlohmann::json> protocols(std::map<std::string, nlohmann::json> given) {
+    std::map<std::string, nlohmann::json> merged;
+    for (const auto& [name, options] : given)
+      merged[name] = merge_eval_options(find_eval(protocol_of(name), "t"), options, "t");
+    return merged;
+  }
+  nlohmann::json evaluate(const std::map<std::string, nlohmann::json>& given) {
+    Evaluator evaluator(
+        store_, runs_dir_, eval_observer_,
+        [this](const RunConfig& config, const std::string& run_dir, torch::Device device) {
+          ++loads_;
+          loaded_from_ = run_dir;
+          MethodContext ctx{config, 10, 1, device, local_collective()};
+          return make_method(config.method, ctx);
+        });
+    return evaluator.evaluate(*store_.run_by_id(run_.id), protocols(given), "test.lua:9");
+  }
+
+  RunRow run_;
+  RecordingEvalObserver eval_observer_;
+  int loads_ = 0;
+  std::string loaded_from_;
+};
+
+TEST_F(EvaluatorTest, ResultsAreStoredWithTheirOptionsAndReusedWhenTheOptionsMatch) {
+  const nlohmann::json first = evaluate({{"counted", {{"x", 2}}}, {"counted@three", {{"x", 3}}}});
+  EXPECT_EQ(first["counted"]["value"], 20.0);
+  EXPECT_EQ(first["counted@three"]["value"], 30.0);
+  EXPECT_EQ(counted_runs, 2);
+  EXPECT_EQ(loads_, 1);  // one model for both protocols
+  EXPECT_EQ(loaded_from_, RunDir(runs_dir_, run_.hash).path());
+  const std::vector<EvalRow> rows = store_.evals_for(run_.id, "counted@three");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].metric, "value");
+  EXPECT_EQ(rows[0].value, 30.0);
+  EXPECT_EQ(nlohmann::json::parse(rows[0].card_json)["options"], (nlohmann::json{{"x", 3}}));
+
+  // The same options again: nothing runs, nothing loads, the stored numbers come back.
+  const nlohmann::json again = evaluate({{"counted", {{"x", 2}}}, {"counted@three", {{"x", 3}}}});
+  EXPECT_EQ(again, first);
+  EXPECT_EQ(counted_runs, 2);
+  EXPECT_EQ(loads_, 1);
+
+  // Other options replace the protocol's rows.
+  EXPECT_EQ(evaluate({{"counted", {{"x", 4}}}})["counted"]["value"], 40.0);
+  EXPECT_EQ(counted_runs, 3);
+  ASSERT_EQ(store_.evals_for(run_.id, "counted").size(), 1u);
+  EXPECT_EQ(store_.evals_for(run_.id, "counted")[0].value, 40.0);
+  EXPECT_EQ(eval_observer_.calls,
+            (std::vector<std::string>{"measured counted #1", "measured counted@three #1",
+                                      "reused counted #1", "reused counted@three #1",
+                                      "measured counted #1"}));
+}
+
+TEST_F(EvaluatorTest, ADivergedProtocolIsOneDivergedRowWithItsReasonNotANumber) {
+  const nlohmann::json results = evaluate({{"diverging", nlohmann::json::object()}});
+  EXPECT_EQ(results["diverging"],
+            (nlohmann::json{{kDivergedMetric, "the loss became NaN at epoch 1"}}));
+  const std::vector<EvalRow> rows = store_.evals_for(run_.id, "diverging");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].metric, kDivergedMetric);
+  EXPECT_EQ(nlohmann::json::parse(rows[0].card_json)[kDivergedMetric],
+            "the loss became NaN at epoch 1");
+  // Reused as diverged, with its reason.
+  EXPECT_EQ(evaluate({{"diverging", nlohmann::json::object()}}), results);
+}
+
+TEST_F(EvaluatorTest, ARunThatIsNotCompleteIsRefusedBeforeAnythingRuns) {
+  store_.set_status(run_.id, kStatusFailed);
+  try {
+    evaluate({{"counted", nlohmann::json::object()}});
+    FAIL() << "evaluated a failed run";
+  } catch (const InputError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              fmt::format("test.lua:9: run [{}] is not complete (status failed); evaluate runs "
+                          "that bench.pretrain returned",
+                          run_.hash));
+  }
+  EXPECT_EQ(counted_runs, 0);
+  EXPECT_EQ(loads_, 0);
+  EXPECT_TRUE(store_.evals_for(run_.id, "counted").empty());
 }
 
 }  // namespace

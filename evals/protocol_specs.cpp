@@ -1,0 +1,135 @@
+#include "evals/protocol_specs.h"
+
+namespace swavbench {
+
+ProtocolSpec knn_protocol_spec() {
+  ProtocolSpec p;
+  p.name = "knn";
+  p.display_name = "kNN";
+  p.doc = "weighted kNN on frozen L2-normalised features (cosine, exp(sim/T) votes)";
+  p.default_options = {{"k", {20, 200}},
+                       {"temperature", 0.07},
+                       {"train_subset", 0},
+                       {"test_subset", 0},
+                       {"crop", 0}};  // 0: the dataset's native resolution (eval_transform)
+  p.ranges = {{"k", {1, true}},
+              {"temperature", {0, false}},
+              {"train_subset", {0, true}},
+              {"test_subset", {0, true}},
+              {"crop", {0, true}}};
+  return p;
+}
+
+ProtocolSpec linear_fast_protocol_spec() {
+  ProtocolSpec p;
+  p.name = "linear_fast";
+  p.display_name = "linear probe (fast)";
+  p.doc = "linear probe on cached frozen features (standardised; Adam); not the paper's protocol";
+  p.default_options = {
+      {"epochs", 30},        {"lr", 1e-3},        {"batch_size", 256},
+      {"weight_decay", 0.0}, {"train_subset", 0}, {"test_subset", 0},
+      {"seed", 0},           {"crop", 0}};  // 0: the dataset's native resolution (eval_transform)
+  p.ranges = {{"epochs", {1, true}},       {"lr", {0, false}},          {"batch_size", {1, true}},
+              {"weight_decay", {0, true}}, {"train_subset", {0, true}}, {"test_subset", {0, true}},
+              {"seed", {0, true}},         {"crop", {0, true}}};
+  return p;
+}
+
+ProtocolSpec linear_protocol_spec() {
+  ProtocolSpec p;
+  p.name = "linear";
+  p.display_name = "linear evaluation";
+  p.doc =
+      "the paper's linear evaluation: frozen backbone, Linear(d, classes) trained with SGD on "
+      "RandomResizedCrop + flip crops, cosine lr; best and last epoch on the test split";
+  p.default_options = {{"epochs", 10},  // the paper: 100 (ImageNet)
+                       {"lr", 0.3},         {"batch_size", 256}, {"weight_decay", 1e-6},
+                       {"train_subset", 0}, {"test_subset", 0},  {"seed", 0},
+                       {"crop", 0}};  // 0: the dataset's native resolution (eval_transform)
+  p.ranges = {{"epochs", {1, true}},       {"lr", {0, false}},          {"batch_size", {1, true}},
+              {"weight_decay", {0, true}}, {"train_subset", {0, true}}, {"test_subset", {0, true}},
+              {"seed", {0, true}},         {"crop", {0, true}}};
+  return p;
+}
+
+ProtocolSpec semisup_protocol_spec() {
+  ProtocolSpec p;
+  p.name = "semisup";
+  p.display_name = "semi-supervised fine-tuning";
+  p.doc =
+      "the paper's semi-supervised evaluation: fine-tune the whole network (a copy) plus a "
+      "linear head on a pinned 1% / 10% label subset; top-1 / top-5 of the last and the best "
+      "epoch";
+  p.default_options = {{"fraction", 0.1},  // the paper: 0.01 or 0.1
+                       {"epochs", 20},     // the paper: 20
+                       {"lr_trunk", 0.0},  // 0: the paper's value for the fraction
+                       {"lr_head", 0.0},   // 0: the paper's value for the fraction
+                       {"batch_size", 256},
+                       {"test_subset", 0},
+                       {"seed", 0},
+                       {"subset_dir", ""},  // "": the repository's results/subsets
+                       {"crop", 0},         // 0: the dataset's native resolution (eval_transform)
+                       // Below 1000 classes, the head lr capped at 0.2 (semisup_learning_rates).
+                       {"cap_head_lr", true}};
+  p.ranges = {{"fraction", {0, false, 1}}, {"epochs", {1, true}},     {"lr_trunk", {0, true}},
+              {"lr_head", {0, true}},      {"batch_size", {2, true}}, {"test_subset", {0, true}},
+              {"seed", {0, true}},         {"crop", {0, true}}};
+  return p;
+}
+
+ProtocolSpec voc07_svm_protocol_spec() {
+  ProtocolSpec p;
+  p.name = "voc07_svm";
+  p.display_name = "VOC07 linear SVM";
+  p.doc =
+      "VOC07 classification: linear SVMs (LIBLINEAR) on frozen L2-normalised features, cost "
+      "by cross-validation on trainval, test mAP";
+  // image_size: 96 matches the embedded Fashion-VOC scenes (96 x 96, the whole scene); use 224
+  // for the real VOC2007 release (the benchmark's resize 224 + centre crop 224).
+  p.default_options = {{"root", ""},
+                       {"train_split", "trainval"},
+                       {"test_split", "test"},
+                       {"image_size", 96},
+                       {"costs", {0.01, 0.1, 1.0, 10.0}},
+                       {"folds", 3},
+                       {"positive_weight", 2.0}};
+  p.ranges = {{"image_size", {8, true}},
+              {"costs", {0, false}},
+              {"folds", {2, true}},
+              {"positive_weight", {0, false}}};
+  return p;
+}
+
+ProtocolSpec voc_det_protocol_spec() {
+  ProtocolSpec p;
+  p.name = "voc_det";
+  p.display_name = "VOC07 detection";
+  p.doc = "VOC07 detection: CenterNet-style detector fine-tuned from the backbone, devkit AP50";
+  // image_size 96 suits the Fashion-VOC scenes; real VOC2007 wants a few hundred pixels.
+  p.default_options = {{"root", ""},
+                       {"train_split", "trainval"},
+                       {"test_split", "test"},
+                       {"epochs", 12},
+                       {"lr", 1e-3},
+                       {"batch_size", 32},
+                       {"image_size", 96},
+                       {"max_detections", 100},
+                       {"score_threshold", 0.01},
+                       {"seed", 0},
+                       {"detections_dir", ""}};
+  p.ranges = {{"epochs", {1, true}},
+              {"lr", {0, false}},
+              {"batch_size", {1, true}},
+              {"image_size", {8, true}},
+              {"max_detections", {1, true}},
+              {"score_threshold", {0, true, 1}},
+              {"seed", {0, true}}};
+  return p;
+}
+
+std::vector<ProtocolSpec> builtin_protocol_specs() {
+  return {knn_protocol_spec(),     linear_fast_protocol_spec(), linear_protocol_spec(),
+          semisup_protocol_spec(), voc07_svm_protocol_spec(),   voc_det_protocol_spec()};
+}
+
+}  // namespace swavbench

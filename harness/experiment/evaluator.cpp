@@ -1,0 +1,76 @@
+#include "harness/experiment/evaluator.h"
+
+#include <chrono>
+
+#include "harness/core/check.h"
+#include "harness/core/provenance.h"
+#include "harness/core/run_dir.h"
+#include "harness/train/trainer.h"
+
+namespace swavbench {
+using nlohmann::json;
+
+std::string protocol_of(const std::string& stored_name) {
+  return stored_name.substr(0, stored_name.find('@'));
+}
+
+Evaluator::Evaluator(Store& store, std::string runs_dir, EvalObserver& observer, MethodLoader load)
+    : store_(store), runs_dir_(std::move(runs_dir)), observer_(observer), load_(std::move(load)) {}
+
+json Evaluator::evaluate(const RunRow& run, const std::map<std::string, json>& protocols,
+                         const std::string& where) {
+  SB_INPUT_CHECK(run.status == kStatusDone,
+                 "{}: run [{}] is not complete (status {}); evaluate runs that bench.pretrain "
+                 "returned",
+                 where, run.hash, run.status);
+  const RunConfig config = resolve_config(json::parse(run.config_json), json::object(), where);
+  json results = json::object();
+  std::unique_ptr<Method> method;
+  std::unique_ptr<FeatureCache> features;
+  for (const auto& [name, options] : protocols) {
+    const EvalProtocol& protocol = find_eval(protocol_of(name), where);
+    // Stored results measured with identical options are the same measurement.
+    const std::vector<EvalRow> stored = store_.evals_for(run.id, name);
+    if (!stored.empty() && json::parse(stored[0].card_json).value("options", json()) == options) {
+      for (const auto& e : stored) {
+        if (e.metric == kDivergedMetric)
+          results[name][e.metric] = json::parse(e.card_json).value(kDivergedMetric, "diverged");
+        else
+          results[name][e.metric] = e.value;
+      }
+      observer_.on_reused(run, name);
+      continue;
+    }
+    const torch::Device device = resolve_device(config.device);
+    if (!method) {
+      method = load_(config, RunDir(runs_dir_, run.hash).path(), device);
+      // Evaluations run in float32, also for a float64 reference run (see RunConfig::precision).
+      method->module().to(torch::kFloat32);
+      features = std::make_unique<FeatureCache>(config, method->backbone(), device);
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    EvalContext ctx{config, *method, device, options, *features};
+    EvalResult result = protocol.run(ctx);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    result.card["options"] = options;
+    result.card["seconds"] = seconds;
+    result.card["git_sha"] = swavbench_git_sha();
+    std::vector<EvalRow> rows;
+    for (const auto& [metric, value] : result.metrics) {
+      rows.push_back({run.id, name, metric, value, result.card.dump(), ""});
+      results[name][metric] = value;
+    }
+    if (!result.diverged.empty()) {
+      // No number was measured: one row says so, the reason in its card (EvalResult::
+      // mark_diverged put it there), and the script sees results[name].diverged instead.
+      rows = {{run.id, name, kDivergedMetric, 1.0, result.card.dump(), ""}};
+      results[name] = json{{kDivergedMetric, result.diverged}};
+    }
+    store_.replace_evals(run.id, name, rows);
+    observer_.on_measured(run, name, result, seconds);
+  }
+  return results;
+}
+
+}  // namespace swavbench
