@@ -1,6 +1,16 @@
 #include "evals/protocol_specs.h"
 
 namespace swavbench {
+namespace {
+
+// The two linear probes take the same options (with their own defaults).
+std::map<std::string, OptionRange> linear_probe_ranges() {
+  return {{"epochs", {1, true}},       {"lr", {0, false}},          {"batch_size", {1, true}},
+          {"weight_decay", {0, true}}, {"train_subset", {0, true}}, {"test_subset", {0, true}},
+          {"seed", {0, true}},         {"crop", {0, true}}};
+}
+
+}  // namespace
 
 ProtocolSpec knn_protocol_spec() {
   ProtocolSpec p;
@@ -29,9 +39,7 @@ ProtocolSpec linear_fast_protocol_spec() {
       {"epochs", 30},        {"lr", 1e-3},        {"batch_size", 256},
       {"weight_decay", 0.0}, {"train_subset", 0}, {"test_subset", 0},
       {"seed", 0},           {"crop", 0}};  // 0: the dataset's native resolution (eval_transform)
-  p.ranges = {{"epochs", {1, true}},       {"lr", {0, false}},          {"batch_size", {1, true}},
-              {"weight_decay", {0, true}}, {"train_subset", {0, true}}, {"test_subset", {0, true}},
-              {"seed", {0, true}},         {"crop", {0, true}}};
+  p.ranges = linear_probe_ranges();
   return p;
 }
 
@@ -46,9 +54,7 @@ ProtocolSpec linear_protocol_spec() {
                        {"lr", 0.3},         {"batch_size", 256}, {"weight_decay", 1e-6},
                        {"train_subset", 0}, {"test_subset", 0},  {"seed", 0},
                        {"crop", 0}};  // 0: the dataset's native resolution (eval_transform)
-  p.ranges = {{"epochs", {1, true}},       {"lr", {0, false}},          {"batch_size", {1, true}},
-              {"weight_decay", {0, true}}, {"train_subset", {0, true}}, {"test_subset", {0, true}},
-              {"seed", {0, true}},         {"crop", {0, true}}};
+  p.ranges = linear_probe_ranges();
   return p;
 }
 

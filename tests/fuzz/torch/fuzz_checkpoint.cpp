@@ -179,17 +179,24 @@ std::vector<std::pair<std::vector<int64_t>, c10::ScalarType>> signature(torch::n
   return out;
 }
 
+// The model and its optimizer after one step, so that there are momentum buffers to write and read.
+struct Trained {
+  Trained() {
+    for (auto& p : net->parameters()) p.mutable_grad() = torch::ones_like(p);
+    optimizer.set_lr(0.1);
+    optimizer.step();
+  }
+  FuzzNet net = (torch::manual_seed(0), FuzzNet());
+  LarsSgd optimizer{net->named_parameters().pairs(), OptimizerOptions{}};
+};
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
-  torch::manual_seed(0);
-  FuzzNet net;
-  LarsSgd optimizer(net->named_parameters().pairs(), OptimizerOptions{});
-  // One step, so the optimizer has momentum buffers to write and read.
-  for (auto& p : net->parameters()) p.mutable_grad() = torch::ones_like(p);
-  optimizer.set_lr(0.1);
-  optimizer.step();
+  Trained trained;
+  FuzzNet& net = trained.net;
+  LarsSgd& optimizer = trained.optimizer;
   torch::Tensor queue = torch::zeros({2, 3});
 
   Bytes in{data + 1, size - 1};
@@ -221,15 +228,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   const char* dir = std::getenv("SWAVBENCH_FUZZ_WRITE_SEEDS");
   if (dir == nullptr) return 0;
-  torch::manual_seed(0);
-  FuzzNet net;
-  LarsSgd optimizer(net->named_parameters().pairs(), OptimizerOptions{});
-  for (auto& p : net->parameters()) p.mutable_grad() = torch::ones_like(p);
-  optimizer.set_lr(0.1);
-  optimizer.step();
+  Trained trained;
   CheckpointParts parts;
-  parts.model = net.ptr().get();
-  parts.optimizer = &optimizer;
+  parts.model = trained.net.ptr().get();
+  parts.optimizer = &trained.optimizer;
   parts.save_method_state = [](torch::serialize::OutputArchive& a) {
     a.write("queue", torch::zeros({2, 3}));
   };
