@@ -166,226 +166,314 @@ double peak_memory_bytes(torch::Device device) {
   return static_cast<double>(usage.ru_maxrss) * 1024.0;
 }
 
-TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
-                       const TrainCallbacks& callbacks, Collective& collective) {
-  fs::create_directories(run_dir);
+namespace {
+
+OptimizerOptions optimizer_options(const RunConfig& config) {
+  OptimizerOptions o;
+  o.kind = config.optimizer;
+  o.momentum = config.momentum;
+  o.weight_decay = config.weight_decay;
+  o.trust_coefficient = config.trust_coefficient;
+  o.lars_exclude_bn_bias = config.lars_exclude_bn_bias;
+  return o;
+}
+
+// What every run needs before it trains (or, for an untrained control, instead): the data, the
+// device, and the method with this rank's start weights.
+struct RunStart {
+  torch::Device device;
+  std::shared_ptr<const Dataset> data;
+  std::unique_ptr<Method> method;
+};
+
+RunStart start_run(const RunConfig& config, Collective& collective) {
   torch::Device device = resolve_device(config.device);
   auto full = open_dataset(config.dataset, config.data_path, "train", config.load_size);
   auto data = balanced_subset_of(full, config.subset, static_cast<uint64_t>(config.seed));
-
   // The method sees its prototype freezing as an iteration count: one epoch is the loader's
   // full global batches (drop_last).
   RunConfig effective = config;
   effective.freeze_prototypes_iters = static_cast<int>(
       prototype_freeze_iterations(config, data->size() / std::max(1, config.batch_size)));
   std::unique_ptr<Method> method = build_method(effective, *data, device, collective);
-  const int world = collective.world_size();
-  const int rank = collective.rank();
-  if (world > 1) {
+  if (collective.world_size() > 1) {
     // DistributedDataParallel's start: every rank from rank 0's weights. With sync_bn, BatchNorm
     // normalises with the global batch's statistics (the paper's SyncBatchNorm).
     broadcast_parameters(method->module(), collective);
     if (config.sync_bn) set_sync_batch_norm(method->module(), &collective);
   }
-  const bool cuda = device.is_cuda();
-  if (cuda) {
+  if (device.is_cuda()) {
     // GPU settings of the CUDA path: NHWC convolutions (tensor cores) and cuDNN autotuning for
     // the fixed crop shapes.
     enable_cudnn_benchmark();
     to_channels_last(method->module());
   }
-  TrainOutcome outcome;
-  if (!method->trains()) {
-    if (rank == 0) save_checkpoint(run_dir, *method, nullptr, {0, 0, world, ""});
-    collective.barrier();
-    outcome.weights_sha256 = weights_digest(method->module());
-    return outcome;
+  return {device, std::move(data), std::move(method)};
+}
+
+// One epoch's running sums.
+struct EpochTotals {
+  Clock::time_point start = Clock::now();
+  double wait_seconds = 0, loss_sum = 0, lr = 0;
+  int64_t batches = 0, images = 0;
+  std::map<std::string, double> log_sums;
+};
+
+// The pretraining loop with its named parts: set-up (the constructor: optimiser, loader,
+// schedule, resume from the checkpoint, the utilisation figures' denominators, the collapse
+// alarm), step (one batch), end_of_epoch (the report, the monitor, the alarm, the checkpoint and
+// the callbacks), and run, which strings them together.
+class TrainingLoop {
+ public:
+  TrainingLoop(const RunConfig& config, const std::string& run_dir, const TrainCallbacks& callbacks,
+               Collective& collective, RunStart start)
+      : config_(config),
+        run_dir_(run_dir),
+        callbacks_(callbacks),
+        collective_(collective),
+        world_(collective.world_size()),
+        rank_(collective.rank()),
+        device_(start.device),
+        cuda_(start.device.is_cuda()),
+        data_(std::move(start.data)),
+        method_(std::move(start.method)),
+        optimizer_(method_->trainable_parameters(), optimizer_options(config)),
+        augment_(config.crops, augment_options(config)),
+        loader_(data_, loader_options(), multicrop_transform()),
+        iters_per_epoch_(loader_.batches_per_epoch()),
+        schedule_(config.base_lr, config.final_lr, config.start_warmup,
+                  static_cast<int64_t>(config.warmup_epochs) * iters_per_epoch_,
+                  static_cast<int64_t>(config.epochs) * iters_per_epoch_),
+        collapse_alarm_(method_->collapse_loss(), config.collapse_margin, config.collapse_patience,
+                        collapse_advice(config)) {
+    for (const auto& named : method_->trainable_parameters())
+      synced_params_.push_back(named.second);
+    resume();
+    // Model FLOP utilisation: the model's training FLOPs per image over the float GEMM rate this
+    // process measures now, on this device (so a slower machine is not mistaken for a slower
+    // implementation).
+    gemm_flops_ = measure_gemm_flops(device_, config.precision == "bf16");
+    peak_flops_ =
+        device_.is_cpu() ? cpu_fp32_peak(this_cpu(), torch::get_num_threads()).gflops * 1e9 : 0.0;
+    flops_per_image_ = training_flops_per_image(method_->module(), method_->backbone_prefix(),
+                                                method_->backbone()->options(), config.crops);
   }
 
-  OptimizerOptions opt_options;
-  opt_options.kind = config.optimizer;
-  opt_options.momentum = config.momentum;
-  opt_options.weight_decay = config.weight_decay;
-  opt_options.trust_coefficient = config.trust_coefficient;
-  opt_options.lars_exclude_bn_bias = config.lars_exclude_bn_bias;
-  LarsSgd optimizer(method->trainable_parameters(), opt_options);
-  std::vector<torch::Tensor> synced_params;
-  for (const auto& named : method->trainable_parameters()) synced_params.push_back(named.second);
+  TrainOutcome run() {
+    for (int epoch = start_epoch_; epoch < config_.epochs; ++epoch) {
+      method_->module().train();
+      method_->on_epoch_start(epoch);
+      loader_.start_epoch(epoch);
+      EpochTotals totals;
+      totals.lr = schedule_.at(iteration_);
+      while (true) {
+        auto wait_start = Clock::now();
+        std::optional<MultiCropBatch> batch = loader_.next();
+        totals.wait_seconds += seconds_since(wait_start);
+        if (!batch) break;
+        step(*batch, epoch, totals);
+      }
+      if (end_of_epoch(epoch, totals)) break;
+    }
+    outcome_.weights_sha256 = weights_digest(method_->module());
+    return outcome_;
+  }
 
-  const int64_t per_rank_batch = config.batch_size / collective.world_size();
-  SB_INPUT_CHECK(per_rank_batch * collective.world_size() == config.batch_size,
-                 "batch_size {} is not divisible by the world size {}", config.batch_size,
-                 collective.world_size());
-  SB_INPUT_CHECK(data->size() >= config.batch_size,
-                 "the training set has {} images, fewer than one batch of {} (lower batch_size "
-                 "or raise subset)",
-                 data->size(), config.batch_size);
+ private:
+  LoaderOptions loader_options() const {
+    const int64_t per_rank_batch = config_.batch_size / world_;
+    SB_INPUT_CHECK(per_rank_batch * world_ == config_.batch_size,
+                   "batch_size {} is not divisible by the world size {}", config_.batch_size,
+                   world_);
+    SB_INPUT_CHECK(data_->size() >= config_.batch_size,
+                   "the training set has {} images, fewer than one batch of {} (lower batch_size "
+                   "or raise subset)",
+                   data_->size(), config_.batch_size);
+    LoaderOptions o;
+    o.batch_size = per_rank_batch;
+    o.seed = static_cast<uint64_t>(config_.seed);
+    o.workers = config_.workers;
+    o.prefetch = config_.prefetch;
+    o.device = device_;
+    o.rank = rank_;
+    o.world_size = world_;
+    return o;
+  }
 
-  MultiCropAugment augment(config.crops, augment_options(config));
-  LoaderOptions loader_options;
-  loader_options.batch_size = per_rank_batch;
-  loader_options.seed = static_cast<uint64_t>(config.seed);
-  loader_options.workers = config.workers;
-  loader_options.prefetch = config.prefetch;
-  loader_options.device = device;
-  loader_options.rank = collective.rank();
-  loader_options.world_size = collective.world_size();
-  const uint64_t augment_seed = static_cast<uint64_t>(config.seed) * 7919u + 17u;
-  BatchLoader<MultiCropBatch> loader(
-      data, loader_options, [&augment, augment_seed, cuda](RawBatch&& raw, int64_t epoch) {
-        MultiCropBatch batch;
-        batch.crops = augment(raw.images, raw.sample_ids, augment_seed, epoch);
-        if (cuda)
-          for (auto& c : batch.crops) c = c.contiguous(at::MemoryFormat::ChannelsLast);
-        batch.size_groups = augment.size_groups();
-        batch.labels = raw.labels;
-        batch.sample_ids = std::move(raw.sample_ids);
-        return batch;
-      });
+  std::function<MultiCropBatch(RawBatch&&, int64_t)> multicrop_transform() {
+    const uint64_t augment_seed = static_cast<uint64_t>(config_.seed) * 7919u + 17u;
+    return [this, augment_seed](RawBatch&& raw, int64_t epoch) {
+      MultiCropBatch batch;
+      batch.crops = augment_(raw.images, raw.sample_ids, augment_seed, epoch);
+      if (cuda_)
+        for (auto& c : batch.crops) c = c.contiguous(at::MemoryFormat::ChannelsLast);
+      batch.size_groups = augment_.size_groups();
+      batch.labels = raw.labels;
+      batch.sample_ids = std::move(raw.sample_ids);
+      return batch;
+    };
+  }
 
-  const int64_t iters_per_epoch = loader.batches_per_epoch();
-  LrSchedule schedule(config.base_lr, config.final_lr, config.start_warmup,
-                      static_cast<int64_t>(config.warmup_epochs) * iters_per_epoch,
-                      static_cast<int64_t>(config.epochs) * iters_per_epoch);
+  // The advice is the method's own (MethodSpec::collapse_advice).
+  static std::string collapse_advice(const RunConfig& config) {
+    const MethodSpec* spec = find_method_spec(config.method);
+    return spec && !spec->collapse_advice.empty()
+               ? spec->collapse_advice
+               : "lower the learning rate or lengthen the warm-up (warmup_epochs)";
+  }
 
-  int start_epoch = 0;
-  int64_t iteration = 0;
-  if (fs::exists(checkpoint_path(run_dir))) {
-    const CheckpointCounters ckpt =
-        read_checkpoint(checkpoint_path(run_dir), checkpoint_parts(*method, &optimizer, true),
-                        config.epochs, device);
-    SB_INPUT_CHECK(ckpt.world_size == world,
+  void resume() {
+    const std::string path = checkpoint_path(run_dir_);
+    if (!fs::exists(path)) return;
+    const CheckpointCounters ckpt = read_checkpoint(
+        path, checkpoint_parts(*method_, &optimizer_, true), config_.epochs, device_);
+    SB_INPUT_CHECK(ckpt.world_size == world_,
                    "{}: written by {} process(es), resumed with {}: the per-rank queues and "
                    "sampler shards only continue with the same number (--nproc {}), or retrain "
                    "(--force)",
-                   checkpoint_path(run_dir), ckpt.world_size, world, ckpt.world_size);
-    if (rank > 0) load_rank_state(run_dir, *method, rank, device);
-    start_epoch = ckpt.next_epoch;
-    iteration = ckpt.iteration;
-    outcome.resumed_from_epoch = start_epoch;
-    if (rank == 0 && !ckpt.last_epoch_record.empty() && callbacks.on_epoch_restored)
-      callbacks.on_epoch_restored(
-          epoch_report_from_record(ckpt.last_epoch_record, checkpoint_path(run_dir)));
+                   path, ckpt.world_size, world_, ckpt.world_size);
+    if (rank_ > 0) load_rank_state(run_dir_, *method_, rank_, device_);
+    start_epoch_ = ckpt.next_epoch;
+    iteration_ = ckpt.iteration;
+    outcome_.resumed_from_epoch = start_epoch_;
+    if (rank_ == 0 && !ckpt.last_epoch_record.empty() && callbacks_.on_epoch_restored)
+      callbacks_.on_epoch_restored(epoch_report_from_record(ckpt.last_epoch_record, path));
   }
 
-  // Model FLOP utilisation: the model's training FLOPs per image over the float GEMM rate this
-  // process measures now, on this device (so a slower machine is not mistaken for a slower
-  // implementation).
-  const bool bf16 = config.precision == "bf16";
-  const double gemm_flops = measure_gemm_flops(device, bf16);
-  const double peak_flops =
-      device.is_cpu() ? cpu_fp32_peak(this_cpu(), torch::get_num_threads()).gflops * 1e9 : 0.0;
-  const double flops_per_image = training_flops_per_image(
-      method->module(), method->backbone_prefix(), method->backbone()->options(), config.crops);
-
-  // The advice is the method's own (MethodSpec::collapse_advice).
-  const MethodSpec* spec = find_method_spec(config.method);
-  CollapseAlarm collapse_alarm(
-      method->collapse_loss(), config.collapse_margin, config.collapse_patience,
-      spec && !spec->collapse_advice.empty()
-          ? spec->collapse_advice
-          : "lower the learning rate or lengthen the warm-up (warmup_epochs)");
-  for (int epoch = start_epoch; epoch < config.epochs; ++epoch) {
-    method->module().train();
-    method->on_epoch_start(epoch);
-    loader.start_epoch(epoch);
-    auto epoch_start = Clock::now();
-    double wait_seconds = 0, loss_sum = 0;
-    int64_t batches = 0, images = 0;
-    std::map<std::string, double> log_sums;
-    double lr = schedule.at(iteration);
-    while (true) {
-      auto wait_start = Clock::now();
-      std::optional<MultiCropBatch> batch = loader.next();
-      wait_seconds += seconds_since(wait_start);
-      if (!batch) break;
-
-      lr = schedule.at(iteration);
-      optimizer.set_lr(lr);
-      method->before_step(iteration);
-      StepOutput out;
-      {
-        CudaAutocastBf16 autocast(cuda && config.precision == "bf16");
-        out = method->loss(*batch, iteration, epoch);
-      }
-      double loss_value = 0;
-      if (world > 1) {
-        // The logged loss and logs are means over ranks (each rank's are means over its own
-        // samples), so every rank sees the same numbers and stops on the same NaN.
-        std::vector<double> values{out.loss.item<double>()};
-        for (const auto& [k, v] : out.logs) values.push_back(v);
-        torch::Tensor packed = torch::tensor(values, torch::kFloat64).to(device);
-        collective.all_reduce_sum(packed);
-        packed = packed.to(torch::kCPU) / world;
-        loss_value = packed[0].item<double>();
-        int64_t i = 1;
-        for (auto& [k, v] : out.logs) v = packed[i++].item<double>();
-      } else {
-        loss_value = out.loss.item<double>();
-      }
-      if (!std::isfinite(loss_value)) {
-        throw RunFailure(fmt::format(
-            "loss became {} at iteration {} (epoch {}); the last good checkpoint (end of epoch "
-            "{}) was kept. Try a lower base_lr or a longer warm-up",
-            loss_value, iteration, epoch, epoch - 1));
-      }
-      optimizer.zero_grad();
-      out.loss.backward();
-      // Each rank's loss is the mean over its samples: the mean of the ranks' gradients is the
-      // gradient of the global batch's mean loss.
-      if (world > 1) average_gradients(synced_params, collective);
-      method->after_backward(iteration);
-      optimizer.step();
-      method->after_step(iteration);
-      fault_point("after-step");
-
-      if (callbacks.on_step) callbacks.on_step(iteration, loss_value);
-      loss_sum += loss_value;
-      for (const auto& [k, v] : out.logs) log_sums[k] += v;
-      ++batches;
-      ++iteration;
-      images += static_cast<int64_t>(batch->sample_ids.size()) * collective.world_size();
-      if (callbacks.on_progress)
-        callbacks.on_progress(epoch, batches, iters_per_epoch, loss_sum / batches,
-                              images / std::max(1e-9, seconds_since(epoch_start)));
+  // One batch: the loss (a mean over ranks), the NaN check, backward, gradient averaging, the
+  // update; then the step and progress callbacks.
+  void step(const MultiCropBatch& batch, int epoch, EpochTotals& totals) {
+    totals.lr = schedule_.at(iteration_);
+    optimizer_.set_lr(totals.lr);
+    method_->before_step(iteration_);
+    StepOutput out;
+    {
+      CudaAutocastBf16 autocast(cuda_ && config_.precision == "bf16");
+      out = method_->loss(batch, iteration_, epoch);
     }
-    double seconds = seconds_since(epoch_start);
+    double loss_value = 0;
+    if (world_ > 1) {
+      // The logged loss and logs are means over ranks (each rank's are means over its own
+      // samples), so every rank sees the same numbers and stops on the same NaN.
+      std::vector<double> values{out.loss.item<double>()};
+      for (const auto& [k, v] : out.logs) values.push_back(v);
+      torch::Tensor packed = torch::tensor(values, torch::kFloat64).to(device_);
+      collective_.all_reduce_sum(packed);
+      packed = packed.to(torch::kCPU) / world_;
+      loss_value = packed[0].item<double>();
+      int64_t i = 1;
+      for (auto& [k, v] : out.logs) v = packed[i++].item<double>();
+    } else {
+      loss_value = out.loss.item<double>();
+    }
+    if (!std::isfinite(loss_value)) {
+      throw RunFailure(fmt::format(
+          "loss became {} at iteration {} (epoch {}); the last good checkpoint (end of epoch "
+          "{}) was kept. Try a lower base_lr or a longer warm-up",
+          loss_value, iteration_, epoch, epoch - 1));
+    }
+    optimizer_.zero_grad();
+    out.loss.backward();
+    // Each rank's loss is the mean over its samples: the mean of the ranks' gradients is the
+    // gradient of the global batch's mean loss.
+    if (world_ > 1) average_gradients(synced_params_, collective_);
+    method_->after_backward(iteration_);
+    optimizer_.step();
+    method_->after_step(iteration_);
+    fault_point("after-step");
+
+    if (callbacks_.on_step) callbacks_.on_step(iteration_, loss_value);
+    totals.loss_sum += loss_value;
+    for (const auto& [k, v] : out.logs) totals.log_sums[k] += v;
+    ++totals.batches;
+    ++iteration_;
+    totals.images += static_cast<int64_t>(batch.sample_ids.size()) * world_;
+    if (callbacks_.on_progress)
+      callbacks_.on_progress(epoch, totals.batches, iters_per_epoch_,
+                             totals.loss_sum / totals.batches,
+                             totals.images / std::max(1e-9, seconds_since(totals.start)));
+  }
+
+  // The epoch's report (with the utilisation figures and the monitor's values), the collapse
+  // alarm, the checkpoint, then on_epoch. True: the alarm stops the run (collapse_stop).
+  bool end_of_epoch(int epoch, const EpochTotals& totals) {
+    const double seconds = seconds_since(totals.start);
+    const int64_t batches = std::max<int64_t>(1, totals.batches);
     EpochReport report;
     report.epoch = epoch;
-    report.loss = loss_sum / std::max<int64_t>(1, batches);
-    report.lr = lr;
-    report.img_per_s = images / std::max(1e-9, seconds);
-    report.data_wait = wait_seconds / std::max(1e-9, seconds);
+    report.loss = totals.loss_sum / batches;
+    report.lr = totals.lr;
+    report.img_per_s = totals.images / std::max(1e-9, seconds);
+    report.data_wait = totals.wait_seconds / std::max(1e-9, seconds);
     report.seconds = seconds;
-    report.peak_mem = peak_memory_bytes(device);
-    for (const auto& [k, v] : log_sums) report.logs[k] = v / std::max<int64_t>(1, batches);
-    add_utilisation_logs(report, flops_per_image, gemm_flops, peak_flops, world);
-    if (callbacks.monitor) {
-      for (const auto& [k, v] : callbacks.monitor(*method, epoch)) report.logs[k] = v;
+    report.peak_mem = peak_memory_bytes(device_);
+    for (const auto& [k, v] : totals.log_sums) report.logs[k] = v / batches;
+    add_utilisation_logs(report, flops_per_image_, gemm_flops_, peak_flops_, world_);
+    if (callbacks_.monitor) {
+      for (const auto& [k, v] : callbacks_.monitor(*method_, epoch)) report.logs[k] = v;
     }
 
     const std::optional<CollapseVerdict> collapse =
-        collapse_alarm.observe(report.loss, report.logs);
-    if (collapse && callbacks.on_alarm)
-      callbacks.on_alarm("collapse", epoch, collapse->reason, collapse->advice);
-    if (rank == 0) {
-      save_checkpoint(run_dir, *method, &optimizer,
-                      {epoch + 1, iteration, world, epoch_record(report)});
+        collapse_alarm_.observe(report.loss, report.logs);
+    if (collapse && callbacks_.on_alarm)
+      callbacks_.on_alarm("collapse", epoch, collapse->reason, collapse->advice);
+    if (rank_ == 0) {
+      save_checkpoint(run_dir_, *method_, &optimizer_,
+                      {epoch + 1, iteration_, world_, epoch_record(report)});
       fault_point("between-checkpoint-and-epoch-row");
     } else {
-      save_rank_state(run_dir, *method, rank);
+      save_rank_state(run_dir_, *method_, rank_);
     }
-    collective.barrier();
-    outcome.epochs_done = epoch + 1;
-    if (callbacks.on_epoch) callbacks.on_epoch(report);
+    collective_.barrier();
+    outcome_.epochs_done = epoch + 1;
+    if (callbacks_.on_epoch) callbacks_.on_epoch(report);
     fault_point("after-epoch-row");
-    if (collapse && config.collapse_stop) {
-      outcome.stopped_by_alarm = true;
-      break;
+    if (collapse && config_.collapse_stop) {
+      outcome_.stopped_by_alarm = true;
+      return true;
     }
+    return false;
   }
-  outcome.weights_sha256 = weights_digest(method->module());
-  return outcome;
+
+  const RunConfig& config_;
+  const std::string& run_dir_;
+  const TrainCallbacks& callbacks_;
+  Collective& collective_;
+  const int world_;
+  const int rank_;
+  const torch::Device device_;
+  const bool cuda_;
+  std::shared_ptr<const Dataset> data_;
+  std::unique_ptr<Method> method_;
+  LarsSgd optimizer_;
+  std::vector<torch::Tensor> synced_params_;  // what average_gradients all-reduces
+  MultiCropAugment augment_;
+  BatchLoader<MultiCropBatch> loader_;
+  const int64_t iters_per_epoch_;
+  LrSchedule schedule_;
+  CollapseAlarm collapse_alarm_;
+  int start_epoch_ = 0;
+  int64_t iteration_ = 0;
+  double gemm_flops_ = 0, peak_flops_ = 0, flops_per_image_ = 0;
+  TrainOutcome outcome_;
+};
+
+}  // namespace
+
+TrainOutcome train_run(const RunConfig& config, const std::string& run_dir,
+                       const TrainCallbacks& callbacks, Collective& collective) {
+  fs::create_directories(run_dir);
+  RunStart start = start_run(config, collective);
+  if (!start.method->trains()) {
+    // An untrained control: its checkpoint holds the start weights.
+    if (collective.rank() == 0)
+      save_checkpoint(run_dir, *start.method, nullptr, {0, 0, collective.world_size(), ""});
+    collective.barrier();
+    TrainOutcome outcome;
+    outcome.weights_sha256 = weights_digest(start.method->module());
+    return outcome;
+  }
+  return TrainingLoop(config, run_dir, callbacks, collective, std::move(start)).run();
 }
 
 std::unique_ptr<Method> load_trained_method(const RunConfig& config, const std::string& run_dir,
