@@ -452,10 +452,6 @@ void validate_config(const RunConfig& c, const std::string& where) {
   SB_INPUT_CHECK(n >= method.min_crops, "{}: method '{}' needs at least {} crops, got {}", where,
                  c.method, method.min_crops, n);
   if (method.validate) method.validate(c, where);
-  SB_INPUT_CHECK(c.precision != "bf16" || c.device == "cuda",
-                 "{}: precision 'bf16' needs device 'cuda' (CPU runs are fp32, or fp64 for "
-                 "reference runs)",
-                 where);
 }
 
 json parse_set_value(const std::string& text) {

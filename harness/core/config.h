@@ -93,8 +93,10 @@ struct RunConfig {
   // different measurements).
   int64_t seed = 0;
   std::string device = "cpu";  // cpu | cuda
-  // fp32 | bf16 (CUDA autocast) | fp64 (a float64 reference run: training arithmetic whose
-  // rounding is far below float32's, for checking numerics; evaluations run in float32)
+  // fp32 | bf16 (autocast: convolutions and matrix products in bfloat16 over float32 weights; on
+  // a CPU only where it has AVX512-BF16 or AMX, checked when the run trains) | fp64 (a float64
+  // reference run: training arithmetic whose rounding is far below float32's, for checking
+  // numerics; evaluations run in float32)
   std::string precision = "fp32";
   int workers = 1;    // loader threads decoding images
   int prefetch = 2;   // batches prepared ahead

@@ -172,4 +172,12 @@ std::string better_openblas_core(const std::string& current, const CpuDescriptio
   return lower_best == lower_current ? "" : best;
 }
 
+std::string cpu_bf16_unsupported_reason(const CpuDescription& cpu) {
+  if (cpu.flags.count("avx512_bf16") || cpu.flags.count("amx_bf16")) return "";
+  return fmt::format(
+      "this CPU ({}) has neither avx512_bf16 nor amx_bf16, so bfloat16 would be emulated and "
+      "slower than float32; use precision 'fp32' here",
+      cpu.model_name.empty() ? "unnamed" : cpu.model_name);
+}
+
 }  // namespace swavbench

@@ -26,6 +26,11 @@ struct CpuDescription {
 // Parses /proc/cpuinfo text (and, when not empty, cpufreq's cpuinfo_max_freq in kHz).
 CpuDescription parse_cpu_description(const std::string& cpuinfo, const std::string& max_freq_khz);
 
+// Whether the CPU computes bfloat16 products in hardware (AVX512-BF16's dot products or AMX
+// tiles), so that bf16 autocast can be faster than float32; elsewhere oneDNN emulates bf16 and
+// it is slower. "" when it does, else why not (for the error a bf16 CPU run gets).
+std::string cpu_bf16_unsupported_reason(const CpuDescription& cpu);
+
 // This machine's description (reads /proc/cpuinfo and /sys/.../cpu0/cpufreq/cpuinfo_max_freq).
 CpuDescription this_cpu();
 

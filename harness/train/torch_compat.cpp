@@ -15,25 +15,36 @@ namespace swavbench {
 #define SWAVBENCH_AUTOCAST_PER_DEVICE 1
 #endif
 
-CudaAutocastBf16::CudaAutocastBf16(bool enabled) : enabled_(enabled) {
+AutocastBf16::AutocastBf16(torch::Device device, bool enabled)
+    : enabled_(enabled), cuda_(device.is_cuda()) {
   if (!enabled_) return;
 #if defined(SWAVBENCH_AUTOCAST_PER_DEVICE)
-  previous_ = at::autocast::is_autocast_enabled(at::kCUDA);
-  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-  at::autocast::set_autocast_enabled(at::kCUDA, true);
+  const c10::DeviceType type = cuda_ ? at::kCUDA : at::kCPU;
+  previous_ = at::autocast::is_autocast_enabled(type);
+  at::autocast::set_autocast_dtype(type, at::kBFloat16);
+  at::autocast::set_autocast_enabled(type, true);
 #else
-  previous_ = at::autocast::is_enabled();
-  at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-  at::autocast::set_enabled(true);
+  if (cuda_) {
+    previous_ = at::autocast::is_enabled();
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+  } else {
+    previous_ = at::autocast::is_cpu_enabled();
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::set_cpu_enabled(true);
+  }
 #endif
 }
 
-CudaAutocastBf16::~CudaAutocastBf16() {
+AutocastBf16::~AutocastBf16() {
   if (!enabled_) return;
 #if defined(SWAVBENCH_AUTOCAST_PER_DEVICE)
-  at::autocast::set_autocast_enabled(at::kCUDA, previous_);
+  at::autocast::set_autocast_enabled(cuda_ ? at::kCUDA : at::kCPU, previous_);
 #else
-  at::autocast::set_enabled(previous_);
+  if (cuda_)
+    at::autocast::set_enabled(previous_);
+  else
+    at::autocast::set_cpu_enabled(previous_);
 #endif
   at::autocast::clear_cache();
 }

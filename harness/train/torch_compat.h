@@ -7,17 +7,19 @@
 
 namespace swavbench {
 
-// bf16 autocast on CUDA for the guard's lifetime (Sinkhorn and the losses exclude themselves
-// and stay float32). No-op when `enabled` is false.
-class CudaAutocastBf16 {
+// bf16 autocast on `device` (CUDA, or the CPU) for the guard's lifetime: convolutions and matrix
+// products run in bfloat16 over float32 parameters; Sinkhorn and the losses exclude themselves
+// and stay float32. No-op when `enabled` is false.
+class AutocastBf16 {
  public:
-  explicit CudaAutocastBf16(bool enabled);
-  ~CudaAutocastBf16();
-  CudaAutocastBf16(const CudaAutocastBf16&) = delete;
-  CudaAutocastBf16& operator=(const CudaAutocastBf16&) = delete;
+  AutocastBf16(torch::Device device, bool enabled);
+  ~AutocastBf16();
+  AutocastBf16(const AutocastBf16&) = delete;
+  AutocastBf16& operator=(const AutocastBf16&) = delete;
 
  private:
   bool enabled_;
+  bool cuda_;
   bool previous_ = false;
 };
 

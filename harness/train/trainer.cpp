@@ -202,6 +202,10 @@ RunStart start_run(const RunConfig& config, Collective& collective) {
     broadcast_parameters(method->module(), collective);
     if (config.sync_bn) set_sync_batch_norm(method->module(), &collective);
   }
+  if (device.is_cpu() && config.precision == "bf16") {
+    const std::string why_not = cpu_bf16_unsupported_reason(this_cpu());
+    SB_INPUT_CHECK(why_not.empty(), "precision 'bf16' on the CPU: {}", why_not);
+  }
   if (device.is_cuda()) {
     // GPU settings of the CUDA path: NHWC convolutions (tensor cores) and cuDNN autotuning for
     // the fixed crop shapes.
@@ -253,8 +257,12 @@ class TrainingLoop {
     // process measures now, on this device (so a slower machine is not mistaken for a slower
     // implementation).
     gemm_flops_ = measure_gemm_flops(device_, config.precision == "bf16");
-    peak_flops_ =
-        device_.is_cpu() ? cpu_fp32_peak(this_cpu(), torch::get_num_threads()).gflops * 1e9 : 0.0;
+    // MFU against the float32 peak is stated for CPU runs but bf16 ones: a bf16 run's peak
+    // is another (AVX512-BF16 doubles it, AMX far more), and a GPU's is not computed. mfu_gemm,
+    // against the GEMM measured in the run's precision, is stated for every run.
+    peak_flops_ = device_.is_cpu() && config.precision != "bf16"
+                      ? cpu_fp32_peak(this_cpu(), torch::get_num_threads()).gflops * 1e9
+                      : 0.0;
     flops_per_image_ = training_flops_per_image(method_->module(), method_->backbone_prefix(),
                                                 method_->backbone()->options(), config.crops);
   }
@@ -348,7 +356,7 @@ class TrainingLoop {
     method_->before_step(iteration_);
     StepOutput out;
     {
-      CudaAutocastBf16 autocast(cuda_ && config_.precision == "bf16");
+      AutocastBf16 autocast(device_, config_.precision == "bf16");
       out = method_->loss(batch, iteration_, epoch);
     }
     double loss_value = 0;

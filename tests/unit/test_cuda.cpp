@@ -63,7 +63,7 @@ TEST(Cuda, SwavStepUnderBf16AutocastIsFinite) {
   batch.size_groups = augment.size_groups();
   StepOutput out;
   {
-    CudaAutocastBf16 autocast(true);
+    AutocastBf16 autocast(torch::kCUDA, true);
     out = method->loss(batch, 1000, 0);
   }
   EXPECT_EQ(out.loss.scalar_type(), torch::kFloat);
