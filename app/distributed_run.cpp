@@ -7,16 +7,13 @@
 #include <iostream>
 
 #include "harness/core/check.h"
-#include "harness/core/config.h"
 #include "harness/core/run_dir.h"
 #include "harness/core/text.h"
 #include "harness/dist/process_group.h"
 #include "harness/experiment/jobs.h"
 #include "harness/store/store.h"
-#include "harness/train/trainer.h"
 
 namespace swavbench {
-using nlohmann::json;
 
 namespace {
 
@@ -32,10 +29,7 @@ std::string describe_exit(int code) {
 }  // namespace
 
 int run_worker(Collective& collective) {
-  return serve_jobs(collective, [&collective](const RunConfig& config, const std::string& run_dir,
-                                              const TrainCallbacks& callbacks) {
-    return train_run(config, run_dir, callbacks, collective);
-  });
+  return serve_jobs(collective, train_run_over(collective));
 }
 
 int launch_local_ranks(int nproc, const std::vector<std::string>& child_argv,

@@ -266,13 +266,8 @@ json RunDriver::pretrain(const json& table, const std::string& where) {
 
   ConsoleObserver console(config, options_.progress_tty);
   // With other ranks, each training job is theirs too (harness/experiment/jobs.h).
-  TrainFunction train =
-      hand_off_to_ranks(collective, [&collective](const RunConfig& c, const std::string& run_dir,
-                                                  const TrainCallbacks& callbacks) {
-        return train_run(c, run_dir, callbacks, collective);
-      });
   Runner runner(store_, {options_.runs_dir, options_.force, options_.progress_tty}, console,
-                std::move(train));
+                hand_off_to_ranks(collective, train_run_over(collective)));
 
   if (options_.dry_run) {
     const PretrainPlan plan = runner.plan(request);

@@ -26,25 +26,26 @@ class Reader {
   Reader(const std::string& bytes, const std::string& path) : bytes_(bytes), path_(path) {}
 
   uint64_t u(uint64_t offset, int width, const char* what) const {
-    SB_INPUT_CHECK(offset <= bytes_.size() && width <= static_cast<int>(bytes_.size() - offset),
-                   "{}: cannot read checkpoint (the zip file ends inside its {}: the file is "
-                   "truncated or damaged); delete it to retrain (or run with --force)",
-                   path_, what);
+    check_inside(offset, static_cast<uint64_t>(width), what);
     uint64_t v = 0;
     for (int i = width - 1; i >= 0; --i)
       v = (v << 8) | static_cast<unsigned char>(bytes_[static_cast<size_t>(offset) + i]);
     return v;
   }
   std::string_view span(uint64_t offset, uint64_t size, const char* what) const {
-    SB_INPUT_CHECK(offset <= bytes_.size() && size <= bytes_.size() - offset,
-                   "{}: cannot read checkpoint (the zip file ends inside its {}: the file is "
-                   "truncated or damaged); delete it to retrain (or run with --force)",
-                   path_, what);
+    check_inside(offset, size, what);
     return std::string_view(bytes_).substr(static_cast<size_t>(offset), static_cast<size_t>(size));
   }
   size_t size() const { return bytes_.size(); }
 
  private:
+  void check_inside(uint64_t offset, uint64_t size, const char* what) const {
+    SB_INPUT_CHECK(offset <= bytes_.size() && size <= bytes_.size() - offset,
+                   "{}: cannot read checkpoint (the zip file ends inside its {}: the file is "
+                   "truncated or damaged); delete it to retrain (or run with --force)",
+                   path_, what);
+  }
+
   const std::string& bytes_;
   const std::string& path_;
 };
@@ -189,8 +190,7 @@ void check_zip_archive(const std::string& bytes, const std::string& path) {
     const std::string_view payload = in.span(data, compressed, "entry");
     const uint32_t actual =
         method == 0 ? crc_of(payload) : crc_of_deflated(payload, uncompressed, name, path);
-    if (static_cast<uint32_t>(actual) != crc)
-      damaged(path, fmt::format("entry '{}' fails its CRC-32 check", name));
+    if (actual != crc) damaged(path, fmt::format("entry '{}' fails its CRC-32 check", name));
     at += 46 + name_length + extra_length + comment_length;
   }
 }

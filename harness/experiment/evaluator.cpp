@@ -1,6 +1,7 @@
 #include "harness/experiment/evaluator.h"
 
 #include <chrono>
+#include <optional>
 
 #include "harness/core/check.h"
 #include "harness/core/provenance.h"
@@ -25,6 +26,7 @@ json Evaluator::evaluate(const RunRow& run, const std::map<std::string, json>& p
                  where, run.hash, run.status);
   const RunConfig config = resolve_config(json::parse(run.config_json), json::object(), where);
   json results = json::object();
+  std::optional<torch::Device> device;
   std::unique_ptr<Method> method;
   std::unique_ptr<FeatureCache> features;
   for (const auto& [name, options] : protocols) {
@@ -41,15 +43,17 @@ json Evaluator::evaluate(const RunRow& run, const std::map<std::string, json>& p
       observer_.on_reused(run, name);
       continue;
     }
-    const torch::Device device = resolve_device(config.device);
     if (!method) {
-      method = load_(config, RunDir(runs_dir_, run.hash).path(), device);
+      // Loaded once, and only when a protocol has to run: a call that reuses every result needs
+      // neither the checkpoint nor the run's device.
+      device = resolve_device(config.device);
+      method = load_(config, RunDir(runs_dir_, run.hash).path(), *device);
       // Evaluations run in float32, also for a float64 reference run (see RunConfig::precision).
       method->module().to(torch::kFloat32);
-      features = std::make_unique<FeatureCache>(config, method->backbone(), device);
+      features = std::make_unique<FeatureCache>(config, method->backbone(), *device);
     }
     const auto t0 = std::chrono::steady_clock::now();
-    EvalContext ctx{config, *method, device, options, *features};
+    EvalContext ctx{config, *method, *device, options, *features};
     EvalResult result = protocol.run(ctx);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -13,6 +13,13 @@
 
 namespace swavbench {
 
+TrainFunction train_run_over(Collective& collective) {
+  return [&collective](const RunConfig& config, const std::string& run_dir,
+                       const TrainCallbacks& callbacks) {
+    return train_run(config, run_dir, callbacks, collective);
+  };
+}
+
 namespace {
 
 // The run row of a run this database has never seen, with its provenance.

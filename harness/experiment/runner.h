@@ -64,6 +64,9 @@ class RunObserver {
 using TrainFunction = std::function<TrainOutcome(
     const RunConfig& config, const std::string& run_dir, const TrainCallbacks& callbacks)>;
 
+// The real trainer as a TrainFunction: train_run over `collective` (which must outlive it).
+TrainFunction train_run_over(Collective& collective);
+
 struct RunnerOptions {
   std::string runs_dir;          // run folders: <runs_dir>/<hash>/
   bool force = false;            // retrain even when a completed run exists

@@ -179,6 +179,12 @@ std::vector<std::pair<std::vector<int64_t>, c10::ScalarType>> signature(torch::n
   return out;
 }
 
+// The same initial weights for every input and for the seeds.
+FuzzNet seeded_net() {
+  torch::manual_seed(0);
+  return FuzzNet();
+}
+
 // The model and its optimizer after one step, so that there are momentum buffers to write and read.
 struct Trained {
   Trained() {
@@ -186,7 +192,7 @@ struct Trained {
     optimizer.set_lr(0.1);
     optimizer.step();
   }
-  FuzzNet net = (torch::manual_seed(0), FuzzNet());
+  FuzzNet net = seeded_net();
   LarsSgd optimizer{net->named_parameters().pairs(), OptimizerOptions{}};
 };
 
