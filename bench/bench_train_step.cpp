@@ -16,6 +16,7 @@
 #include "harness/train/method.h"
 #include "harness/train/optim.h"
 #include "harness/train/register.h"
+#include "harness/train/torch_compat.h"
 #include "swav/register.h"
 
 namespace swavbench {
@@ -42,15 +43,20 @@ void register_all() {
   (void)done;
 }
 
-void BM_TrainStep(benchmark::State& state, const std::string& method_name) {
+// channels_last: the trunk's weights and the crops in NHWC (memory_format = "channels_last").
+void BM_TrainStep(benchmark::State& state, const std::string& method_name, bool channels_last) {
   register_all();
   torch::set_num_threads(static_cast<int>(std::thread::hardware_concurrency()));
   const int64_t batch = state.range(0);
-  RunConfig config = resolve_config({{"method", method_name}, {"batch_size", batch}},
-                                    nlohmann::json::object(), "bench");
+  RunConfig config =
+      resolve_config({{"method", method_name},
+                      {"batch_size", batch},
+                      {"memory_format", channels_last ? "channels_last" : "contiguous"}},
+                     nlohmann::json::object(), "bench");
   MethodContext ctx{config, 10, 1, torch::kCPU, local_collective()};
   torch::manual_seed(0);
   auto method = make_method(method_name, ctx);
+  if (channels_last) to_channels_last(method->module());
   OptimizerOptions opt_options;
   opt_options.kind = config.optimizer;
   LarsSgd optimizer(method->trainable_parameters(), opt_options);
@@ -62,6 +68,8 @@ void BM_TrainStep(benchmark::State& state, const std::string& method_name) {
   for (int64_t i = 0; i < batch; ++i) ids[i] = i;
   MultiCropBatch mb;
   mb.crops = augment(images, ids, 0, 0);
+  if (channels_last)
+    for (auto& c : mb.crops) c = c.contiguous(at::MemoryFormat::ChannelsLast);
   mb.size_groups = augment.size_groups();
   mb.labels = torch::randint(0, 10, {batch}, torch::kInt64);
   mb.sample_ids = ids;
@@ -94,12 +102,23 @@ void BM_TrainStep(benchmark::State& state, const std::string& method_name) {
                                                   benchmark::Counter::kIsIterationInvariantRate);
 }
 
-BENCHMARK_CAPTURE(BM_TrainStep, swav, std::string("swav"))->Arg(256)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_TrainStep, simclr, std::string("simclr"))
+BENCHMARK_CAPTURE(BM_TrainStep, swav, std::string("swav"), false)
     ->Arg(256)
     ->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_TrainStep, moco, std::string("moco"))->Arg(256)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_TrainStep, supervised, std::string("supervised"))
+BENCHMARK_CAPTURE(BM_TrainStep, simclr, std::string("simclr"), false)
+    ->Arg(256)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_TrainStep, moco, std::string("moco"), false)
+    ->Arg(256)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_TrainStep, supervised, std::string("supervised"), false)
+    ->Arg(256)
+    ->Unit(benchmark::kMillisecond);
+// The same steps in NHWC (README, "Speed": measured against the contiguous ones).
+BENCHMARK_CAPTURE(BM_TrainStep, swav_channels_last, std::string("swav"), true)
+    ->Arg(256)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_TrainStep, moco_channels_last, std::string("moco"), true)
     ->Arg(256)
     ->Unit(benchmark::kMillisecond);
 

@@ -269,6 +269,9 @@ const std::vector<Binding>& bindings() {
     b.push_back(bind_choice("device", "training device", &RunConfig::device, {"cpu", "cuda"}));
     b.push_back(
         bind_choice("precision", "arithmetic", &RunConfig::precision, {"fp32", "bf16", "fp64"}));
+    b.push_back(bind_choice("memory_format",
+                            "convolution layout (auto: channels_last on CUDA, contiguous on CPU)",
+                            &RunConfig::memory_format, {"auto", "channels_last", "contiguous"}));
     b.push_back(bind("workers", "integer", "loader threads", &RunConfig::workers));
     b.push_back(bind("prefetch", "integer", "batches prepared ahead", &RunConfig::prefetch));
     b.push_back(bind("knn_every", "integer", "kNN monitor every N epochs (0 = off)",
@@ -523,6 +526,11 @@ json config_preset(const std::string& name, const std::string& where) {
   std::string hint = closest_match(name, config_preset_names());
   throw InputError(fmt::format("{}: unknown preset '{}'{}", where, name,
                                hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint)));
+}
+
+bool trains_channels_last(const RunConfig& config, bool cuda) {
+  if (config.memory_format == "auto") return cuda;
+  return config.memory_format == "channels_last";
 }
 
 int64_t prototype_freeze_iterations(const RunConfig& config, int64_t iterations_per_epoch) {

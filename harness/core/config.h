@@ -98,6 +98,10 @@ struct RunConfig {
   // reference run: training arithmetic whose rounding is far below float32's, for checking
   // numerics; evaluations run in float32)
   std::string precision = "fp32";
+  // Activation and weight layout of the convolutions: channels_last (NHWC) or contiguous (NCHW).
+  // "auto" is channels_last on CUDA (tensor cores) and contiguous on the CPU, where NHWC is
+  // measured faster for the default recipe but not yet the default (README, "Speed").
+  std::string memory_format = "auto";
   int workers = 1;    // loader threads decoding images
   int prefetch = 2;   // batches prepared ahead
   int knn_every = 1;  // kNN monitor every N epochs (0 = off), logged in epoch rows
@@ -146,5 +150,8 @@ std::vector<std::string> config_preset_names();
 // The iterations during which a run's prototypes are frozen: freeze_prototypes_iters when it is
 // set (>= 0), else freeze_prototypes_epochs x iterations_per_epoch, rounded to the nearest.
 int64_t prototype_freeze_iterations(const RunConfig& config, int64_t iterations_per_epoch);
+
+// Whether a run on this device type trains in channels_last (memory_format "auto": on CUDA only).
+bool trains_channels_last(const RunConfig& config, bool cuda);
 
 }  // namespace swavbench

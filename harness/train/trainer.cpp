@@ -206,12 +206,10 @@ RunStart start_run(const RunConfig& config, Collective& collective) {
     const std::string why_not = cpu_bf16_unsupported_reason(this_cpu());
     SB_INPUT_CHECK(why_not.empty(), "precision 'bf16' on the CPU: {}", why_not);
   }
-  if (device.is_cuda()) {
-    // GPU settings of the CUDA path: NHWC convolutions (tensor cores) and cuDNN autotuning for
-    // the fixed crop shapes.
-    enable_cudnn_benchmark();
-    to_channels_last(method->module());
-  }
+  // cuDNN autotuning for the fixed crop shapes; NHWC convolutions (tensor cores on GPUs, oneDNN's
+  // blocked kernels without a reorder per layer on CPUs) where memory_format asks for them.
+  if (device.is_cuda()) enable_cudnn_benchmark();
+  if (trains_channels_last(config, device.is_cuda())) to_channels_last(method->module());
   return {device, std::move(data), std::move(method)};
 }
 
@@ -239,6 +237,7 @@ class TrainingLoop {
         rank_(collective.rank()),
         device_(start.device),
         cuda_(start.device.is_cuda()),
+        channels_last_(trains_channels_last(config, start.device.is_cuda())),
         data_(std::move(start.data)),
         method_(std::move(start.method)),
         optimizer_(method_->trainable_parameters(), optimizer_options(config)),
@@ -313,7 +312,7 @@ class TrainingLoop {
     return [this, augment_seed](RawBatch&& raw, int64_t epoch) {
       MultiCropBatch batch;
       batch.crops = augment_(raw.images, raw.sample_ids, augment_seed, epoch);
-      if (cuda_)
+      if (channels_last_)
         for (auto& c : batch.crops) c = c.contiguous(at::MemoryFormat::ChannelsLast);
       batch.size_groups = augment_.size_groups();
       batch.labels = raw.labels;
@@ -451,6 +450,7 @@ class TrainingLoop {
   const int rank_;
   const torch::Device device_;
   const bool cuda_;
+  const bool channels_last_;
   std::shared_ptr<const Dataset> data_;
   std::unique_ptr<Method> method_;
   LarsSgd optimizer_;

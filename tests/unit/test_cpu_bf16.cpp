@@ -14,6 +14,7 @@
 #include "harness/dist/collective.h"
 #include "harness/train/method.h"
 #include "harness/train/torch_compat.h"
+#include "tests/unit/random_batch.h"
 
 namespace swavbench {
 namespace {
@@ -35,12 +36,7 @@ TEST(CpuBf16, ASwavStepStaysWithinTwoPercentOfFloat32) {
       resolve_config({{"method", "swav"}, {"batch_size", 32}}, nlohmann::json::object(), "test");
   MultiCropAugment augment(config.crops, AugmentOptions{});
   torch::manual_seed(3);
-  const torch::Tensor images = torch::randint(0, 256, {32, 1, 28, 28}, torch::kUInt8);
-  std::vector<int64_t> ids(32);
-  for (int i = 0; i < 32; ++i) ids[i] = i;
-  MultiCropBatch batch;
-  batch.crops = augment(images, ids, 0, 0);
-  batch.size_groups = augment.size_groups();
+  const MultiCropBatch batch = test_support::random_multicrop_batch(augment, 32);
 
   auto step = [&](bool bf16, std::vector<torch::Tensor>* grads) {
     torch::manual_seed(0);  // the same initial weights for both

@@ -11,6 +11,7 @@
 #include "harness/train/torch_compat.h"
 #include "swav/register.h"
 #include "swav/sinkhorn.h"
+#include "tests/unit/random_batch.h"
 
 namespace swavbench {
 namespace {
@@ -55,12 +56,7 @@ TEST(Cuda, SwavStepUnderBf16AutocastIsFinite) {
   auto method = make_method("swav", ctx);
   to_channels_last(method->module());
   MultiCropAugment augment(config.crops, AugmentOptions{});
-  torch::Tensor images = torch::randint(0, 256, {32, 1, 28, 28}, torch::kUInt8).to(torch::kCUDA);
-  std::vector<int64_t> ids(32);
-  for (int i = 0; i < 32; ++i) ids[i] = i;
-  MultiCropBatch batch;
-  batch.crops = augment(images, ids, 0, 0);
-  batch.size_groups = augment.size_groups();
+  const MultiCropBatch batch = test_support::random_multicrop_batch(augment, 32, torch::kCUDA);
   StepOutput out;
   {
     AutocastBf16 autocast(torch::kCUDA, true);

@@ -20,6 +20,7 @@
 #include "harness/train/export.h"
 #include "harness/train/method.h"
 #include "swav/register.h"
+#include "tests/unit/random_batch.h"
 
 namespace swavbench {
 namespace {
@@ -169,14 +170,7 @@ std::unique_ptr<PeerBatch> our_loss_and_files() {
   auto method = make_method("swav", MethodContext{config, 10, 1, torch::kCPU, local_collective()});
   method->module().train();
   MultiCropAugment augment(config.crops, AugmentOptions{});
-  const torch::Tensor images = torch::randint(0, 256, {32, 1, 28, 28}, torch::kUInt8);
-  std::vector<int64_t> ids(32);
-  for (int64_t i = 0; i < 32; ++i) ids[static_cast<size_t>(i)] = i;
-  MultiCropBatch batch;
-  batch.crops = augment(images, ids, 0, 0);
-  batch.size_groups = augment.size_groups();
-  batch.labels = torch::zeros({32}, torch::kInt64);
-  batch.sample_ids = ids;
+  const MultiCropBatch batch = test_support::random_multicrop_batch(augment, 32);
   const int64_t iteration = 1000;  // past the prototype freeze
   method->before_step(iteration);
   {
