@@ -114,7 +114,8 @@ BENCHMARK_CAPTURE(BM_TrainStep, moco, std::string("moco"), false)
 BENCHMARK_CAPTURE(BM_TrainStep, supervised, std::string("supervised"), false)
     ->Arg(256)
     ->Unit(benchmark::kMillisecond);
-// The same steps in NHWC (README, "Speed": measured against the contiguous ones).
+// The same steps in NHWC, to compare with the contiguous ones (README, "GPUs and LibTorch
+// versions").
 BENCHMARK_CAPTURE(BM_TrainStep, swav_channels_last, std::string("swav"), true)
     ->Arg(256)
     ->Unit(benchmark::kMillisecond);

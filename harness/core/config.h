@@ -100,7 +100,8 @@ struct RunConfig {
   std::string precision = "fp32";
   // Activation and weight layout of the convolutions: channels_last (NHWC) or contiguous (NCHW).
   // "auto" is channels_last on CUDA (tensor cores) and contiguous on the CPU, where NHWC is
-  // measured faster for the default recipe but not yet the default (README, "Speed").
+  // faster but LibTorch 1.13's NHWC gradients are less accurate (README, "GPUs and LibTorch
+  // versions"; tests/unit/test_memory_format.cpp).
   std::string memory_format = "auto";
   int workers = 1;    // loader threads decoding images
   int prefetch = 2;   // batches prepared ahead
