@@ -184,6 +184,7 @@ struct RunStart {
   torch::Device device;
   std::shared_ptr<const Dataset> data;
   std::unique_ptr<Method> method;
+  bool channels_last;  // the model is in NHWC, so the crops go in NHWC too
 };
 
 RunStart start_run(const RunConfig& config, Collective& collective) {
@@ -209,8 +210,9 @@ RunStart start_run(const RunConfig& config, Collective& collective) {
   // cuDNN autotuning for the fixed crop shapes; NHWC convolutions (tensor cores on GPUs, oneDNN's
   // blocked kernels without a reorder per layer on CPUs) where memory_format asks for them.
   if (device.is_cuda()) enable_cudnn_benchmark();
-  if (trains_channels_last(config, device.is_cuda())) to_channels_last(method->module());
-  return {device, std::move(data), std::move(method)};
+  const bool channels_last = trains_channels_last(config, device.is_cuda());
+  if (channels_last) to_channels_last(method->module());
+  return {device, std::move(data), std::move(method), channels_last};
 }
 
 // One epoch's running sums.
@@ -237,7 +239,7 @@ class TrainingLoop {
         rank_(collective.rank()),
         device_(start.device),
         cuda_(start.device.is_cuda()),
-        channels_last_(trains_channels_last(config, start.device.is_cuda())),
+        channels_last_(start.channels_last),
         data_(std::move(start.data)),
         method_(std::move(start.method)),
         optimizer_(method_->trainable_parameters(), optimizer_options(config)),
