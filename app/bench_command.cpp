@@ -32,6 +32,9 @@ struct BenchArgs {
   bool peers = false;
   int rounds = 4;
   int peer_steps = 10;
+  std::string profile;  // --profile: comma-separated methods, "" = no profile
+  int profile_steps = 5;
+  int profile_top = 25;
 };
 
 // <dir of the running swavbench>/bench: where the build puts bench/bench_*.
@@ -384,11 +387,12 @@ int do_peers(const BenchArgs& args) {
   auto run_ours = [&](int round) {
     const std::string out = fmt::format("{}/ours{}.json", tmp.path(), round);
     const std::string err = fmt::format("{}/ours{}.err", tmp.path(), round);
-    const int status = run_process(
-        {ours_exe.string(), fmt::format("--benchmark_filter=^BM_TrainStep/swav/{}$", batch),
-         "--benchmark_out=" + out, "--benchmark_out_format=json",
-         fmt::format("--benchmark_min_time={}", args.min_time)},
-        "/dev/null", err);
+    const int status =
+        run_process({ours_exe.string(),
+                     fmt::format("--benchmark_filter=^BM_TrainStep/swav/{}/real_time$", batch),
+                     "--benchmark_out=" + out, "--benchmark_out_format=json",
+                     fmt::format("--benchmark_min_time={}", args.min_time)},
+                    "/dev/null", err);
     SB_INPUT_CHECK(status == 0, "bench_train_step failed (exit {}): {}", status, read_file(err));
     const json doc = json::parse(read_file(out), nullptr, false);
     SB_INPUT_CHECK(!doc.is_discarded() && doc.contains("benchmarks") && !doc["benchmarks"].empty(),
@@ -480,6 +484,89 @@ int do_peers(const BenchArgs& args) {
   return 0;
 }
 
+// ---------------------------------------------------------------- --profile
+
+// Runs bench/profile_step for each method: where bench_train_step's step spends its time,
+// operator by operator. Prints its tables and stores, per method, the step's wall time under
+// the profiler and without it, the time outside every operator, and the self time of the
+// operators that take 0.5 % of the step or more (at least --profile-top of them).
+int do_profile(const BenchArgs& args) {
+  SB_INPUT_CHECK(args.profile_steps >= 1, "--profile-steps must be >= 1, got {}",
+                 args.profile_steps);
+  SB_INPUT_CHECK(args.profile_top >= 1, "--profile-top must be >= 1, got {}", args.profile_top);
+  const fs::path exe = bench_dir() / "profile_step";
+  SB_INPUT_CHECK(fs::exists(exe),
+                 "{} is missing: `swavbench bench --profile` runs it (built by scripts/test.sh, "
+                 "or cmake -DSWAVBENCH_BUILD_BENCH=ON)",
+                 exe.string());
+  std::vector<std::string> methods;
+  std::stringstream list(args.profile);
+  for (std::string m; std::getline(list, m, ',');)
+    if (!m.empty()) methods.push_back(m);
+  SB_INPUT_CHECK(!methods.empty(),
+                 "--profile '{}' names no method: give a comma-separated list, e.g. swav,moco",
+                 args.profile);
+
+  TempDir tmp("swavbench_profile");
+  Store store(args.db);
+  const std::string sha = swavbench_git_sha();
+  const std::string host = hostname();
+  int stored = 0;
+  for (const auto& method : methods) {
+    const std::string out = fmt::format("{}/{}.json", tmp.path(), method);
+    const std::string text = fmt::format("{}/{}.txt", tmp.path(), method);
+    const std::string err = fmt::format("{}/{}.err", tmp.path(), method);
+    const int status = run_process(
+        {exe.string(), "--method", method, "--steps", std::to_string(args.profile_steps), "--top",
+         std::to_string(args.profile_top), "--json", out},
+        text, err);
+    SB_INPUT_CHECK(status == 0, "profile_step --method {} failed (exit {}): {}", method, status,
+                   read_file(err));
+    std::cout << read_file(text) << "\n" << std::flush;
+    const json doc = json::parse(read_file(out), nullptr, false);
+    SB_INPUT_CHECK(!doc.is_discarded() && doc.contains("operators") && doc.contains("ms_per_step"),
+                   "profile_step --method {} wrote no profile to {}", method, out);
+    const std::string prefix = "profile/" + method + "_step/";
+    const json setting = {{"batch", doc["batch"]},
+                          {"threads", doc["threads"]},
+                          {"steps", doc["steps"]},
+                          {"channels_last", doc["channels_last"]}};
+    auto add = [&](const std::string& name, double value, json extra) {
+      BenchRow row;
+      row.name = prefix + name;
+      row.value = value;
+      row.unit = "ms/step";
+      row.git_sha = sha;
+      row.host = host;
+      extra["setting"] = setting;
+      row.extra_json = extra.dump();
+      store.add_bench(row);
+      ++stored;
+    };
+    const double step_ms = doc["ms_per_step"].get<double>();
+    add("wall", step_ms, {{"in_ops_share", doc["in_ops_share"]}});
+    add("wall_unprofiled", doc.value("unprofiled_ms_per_step", 0.0),
+        {{"what", "the same number of steps just before, without the profiler"}});
+    add("(outside operators)", step_ms * (1.0 - doc["in_ops_share"].get<double>()), json::object());
+    int rank = 0;
+    for (const json& op : doc["operators"]) {
+      if (rank >= args.profile_top && op.value("self_share", 0.0) < 0.005) break;
+      ++rank;
+      add(op.value("name", "?"), op.value("self_ms_per_step", 0.0),
+          {{"rank", rank},
+           {"calls_per_step", op["calls_per_step"]},
+           {"total_ms_per_step", op["total_ms_per_step"]},
+           {"self_share", op["self_share"]}});
+    }
+  }
+  std::cout << fmt::format(
+      "bench --profile: stored {} row(s) in {} (table bench, names "
+      "profile/<method>_step/<operator>, "
+      "self ms per step; git {})\n",
+      stored, args.db, short_sha(sha));
+  return 0;
+}
+
 }  // namespace
 
 Subcommand add_bench_command(CLI::App& app) {
@@ -499,7 +586,18 @@ Subcommand add_bench_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--peer-steps", args->peer_steps, "--peers: timed steps per peer run")
       ->capture_default_str();
-  return {cmd, [args] { return args->peers ? do_peers(*args) : do_bench(*args); }};
+  cmd->add_option("--profile", args->profile,
+                  "profile these methods' training step per operator instead (comma-separated, "
+                  "e.g. swav,moco; bench/profile_step) and store the figures");
+  cmd->add_option("--profile-steps", args->profile_steps, "--profile: profiled steps per method")
+      ->capture_default_str();
+  cmd->add_option("--profile-top", args->profile_top,
+                  "--profile: operators printed, and stored at least, per method")
+      ->capture_default_str();
+  return {cmd, [args] {
+            if (!args->profile.empty()) return do_profile(*args);
+            return args->peers ? do_peers(*args) : do_bench(*args);
+          }};
 }
 
 }  // namespace swavbench

@@ -100,12 +100,11 @@ std::string version_text() {
   text += cpu_peak_report(threads) + "\n";
   const double gemm = measure_gemm_flops(torch::kCPU) / 1e9;
   text += fmt::format(
-      "measured float32 GEMM (1024 x 1024, {} threads): {:.1f} GFLOP/s, {:.0f}% of the peak{}\n",
-      threads, gemm, 100 * gemm / peak.gflops,
-      gemm > 1.05 * peak.gflops
-          ? " (above the computed peak: the clock or CPU model this machine reports is lower "
-            "than what it runs at, as under a hypervisor that shows a generic model)"
-          : "");
+      "measured float32 GEMM (1024 x 1024, {} threads): {:.1f} GFLOP/s, {:.0f}% of "
+      "the peak\n",
+      threads, gemm, 100 * gemm / peak.gflops);
+  if (const std::string note = peak_underestimate_note(gemm, peak); !note.empty())
+    text += "note: " + note + "\n";
   return text;
 }
 

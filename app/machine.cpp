@@ -100,6 +100,14 @@ std::string openblas_core_report() {
     who = "OpenBLAS's own choice";
   }
   std::string line = fmt::format("OpenBLAS core: {} ({})", core, who);
+  if (who == "set by OPENBLAS_CORETYPE") {
+    if (const std::string faster = avx512_core_instead(core, this_cpu()); !faster.empty())
+      line += fmt::format(
+          "\nnote: OPENBLAS_CORETYPE={} keeps OpenBLAS to its AVX2 kernels on a CPU with "
+          "AVX-512: unset it (swavbench then keeps OpenBLAS's own choice or picks one) or set "
+          "OPENBLAS_CORETYPE={}",
+          core, faster);
+  }
   if (is_generic_openblas_core(core)) {
     const std::string better = better_openblas_core(core, this_cpu());
     line += better.empty()

@@ -3,7 +3,7 @@
 -- next to the random-init control. Every method sees the same data, backbone, schedule and
 -- budget: a row differs only in its method and crops.
 --
---   swavbench run ablation_crops.lua                        -- profile quick (9-20 min on 2 cores)
+--   swavbench run ablation_crops.lua                        -- profile quick (6-20 min on 2 cores)
 --   swavbench run ablation_crops.lua --set profile=full     -- all of Fashion-MNIST
 --   swavbench run ablation_crops.lua --set profile=imagenet --set data_path=/data/imagenet
 --   swavbench run ablation_crops.lua --set seeds=1 --set epochs=1 --set subset=512

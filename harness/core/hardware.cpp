@@ -103,9 +103,18 @@ PeakEstimate cpu_fp32_peak(const CpuDescription& cpu, int cores) {
   const bool amd = cpu.vendor == "AuthenticAMD";
   const auto has = [&cpu](const char* flag) { return cpu.flags.count(flag) > 0; };
   if (has("avx512f")) {
+    const bool zen5_mobile =
+        amd && cpu.family == 26 &&
+        ((cpu.model >= 0x20 && cpu.model < 0x30) || (cpu.model >= 0x60 && cpu.model < 0x70));
     if (amd && cpu.family == 25) {
       peak.flops_per_cycle = 32;
       peak.basis = "AVX-512 on 2 x 256-bit FMA units (AMD Zen 4)";
+    } else if (zen5_mobile) {
+      peak.flops_per_cycle = 32;
+      peak.basis = "AVX-512 on 256-bit datapaths (AMD Zen 5 mobile)";
+    } else if (amd && cpu.family == 26) {
+      peak.flops_per_cycle = 64;
+      peak.basis = "AVX-512, 2 x 512-bit FMA units (AMD Zen 5)";
     } else if (one_avx512_fma_unit(cpu)) {
       peak.flops_per_cycle = 32;
       peak.basis = "AVX-512, 1 x 512-bit FMA unit (this Xeon SKU has one)";
@@ -170,6 +179,24 @@ std::string better_openblas_core(const std::string& current, const CpuDescriptio
   std::transform(lower_best.begin(), lower_best.end(), lower_best.begin(), ::tolower);
   std::transform(lower_current.begin(), lower_current.end(), lower_current.begin(), ::tolower);
   return lower_best == lower_current ? "" : best;
+}
+
+std::string avx512_core_instead(const std::string& core, const CpuDescription& cpu) {
+  std::string lower = core;
+  std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+  const bool avx2_core = lower == "haswell" || lower == "zen" || lower == "excavator";
+  const auto has = [&cpu](const char* flag) { return cpu.flags.count(flag) > 0; };
+  const bool avx512 = has("avx512f") && has("avx512bw") && has("avx512vl") && has("avx512dq");
+  return avx2_core && avx512 ? "SkylakeX" : "";
+}
+
+std::string peak_underestimate_note(double gemm_gflops, const PeakEstimate& peak) {
+  if (peak.gflops <= 0 || gemm_gflops < 0.95 * peak.gflops) return "";
+  return fmt::format(
+      "the measured GEMM reaches {:.0f}% of the computed peak, which no BLAS sustains: the clock "
+      "or CPU model this machine reports ({:.2f} GHz) is below what it runs at, as under a "
+      "hypervisor that reports a base clock, so MFU against this peak overstates utilisation",
+      100 * gemm_gflops / peak.gflops, peak.ghz);
 }
 
 std::string cpu_bf16_unsupported_reason(const CpuDescription& cpu) {

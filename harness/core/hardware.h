@@ -45,9 +45,11 @@ struct PeakEstimate {
 };
 
 // The float32 peak of `cores` cores of `cpu`. Rules by ISA and microarchitecture:
-//   AVX-512: 2 x 512-bit FMA units (64 FLOP/cycle), except the Skylake/Cascade Lake Xeon Bronze,
+//   AVX-512: 2 x 512-bit FMA units (64 FLOP/cycle), as Intel's server parts and AMD Zen 5's
+//            server and desktop parts (family 26), except the Skylake/Cascade Lake Xeon Bronze,
 //            Silver and Gold 5xxx parts with one (32), AMD Zen 4 (family 25) which runs 512-bit
-//            FMAs on two 256-bit units (32);
+//            FMAs on two 256-bit units (32), and Zen 5's mobile parts (Strix Point and Krackan
+//            Point, family 26 models 0x20-0x2f and 0x60-0x6f) with 256-bit datapaths (32);
 //   AVX2 + FMA: 2 x 256-bit units (32), except AMD Zen and Zen+ (family 23, model < 0x30) with
 //            two 128-bit units (16);
 //   AVX: one 256-bit add and one multiply port (16); SSE2: 8.
@@ -61,5 +63,16 @@ std::string better_openblas_core(const std::string& current, const CpuDescriptio
 
 // Whether OpenBLAS's `core` is one of its generic fall-backs (no AVX kernels).
 bool is_generic_openblas_core(const std::string& core);
+
+// An OpenBLAS core with AVX-512 kernels ("SkylakeX") when `core` is one of its AVX2 cores
+// (Haswell, Zen) on a CPU with AVX-512, else "": what to suggest for a core the user set
+// (OPENBLAS_CORETYPE), which swavbench keeps.
+std::string avx512_core_instead(const std::string& core, const CpuDescription& cpu);
+
+// A note for a float32 GEMM measured at `gemm_gflops` against the computed `peak`, or "": at 95 %
+// of the peak or above (no BLAS sustains that), the clock or model the machine reports is below
+// what it runs at, as under a hypervisor that reports its base clock, and MFU against this peak
+// overstates the utilisation.
+std::string peak_underestimate_note(double gemm_gflops, const PeakEstimate& peak);
 
 }  // namespace swavbench
