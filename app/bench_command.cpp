@@ -595,6 +595,8 @@ Subcommand add_bench_command(CLI::App& app) {
                   "--profile: operators printed, and stored at least, per method")
       ->capture_default_str();
   return {cmd, [args] {
+            SB_INPUT_CHECK(args->profile.empty() || !args->peers,
+                           "--profile and --peers are two separate measurements: give one");
             if (!args->profile.empty()) return do_profile(*args);
             return args->peers ? do_peers(*args) : do_bench(*args);
           }};

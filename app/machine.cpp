@@ -89,6 +89,7 @@ std::string openblas_core_report() {
   const std::string own_choice = env_or_empty(kOpenblasOwnChoice);
   const std::string rejected = env_or_empty(kRejectedCore);
   std::string who;
+  bool set_by_user = false;
   if (!rejected.empty()) {
     who = fmt::format("OpenBLAS's own choice: swavbench's {} failed its GEMM check against float64",
                       rejected);
@@ -96,11 +97,12 @@ std::string openblas_core_report() {
     who = fmt::format("chosen by swavbench for this CPU's flags; OpenBLAS picked {}", own_choice);
   } else if (std::getenv("OPENBLAS_CORETYPE") != nullptr) {
     who = "set by OPENBLAS_CORETYPE";
+    set_by_user = true;
   } else {
     who = "OpenBLAS's own choice";
   }
   std::string line = fmt::format("OpenBLAS core: {} ({})", core, who);
-  if (who == "set by OPENBLAS_CORETYPE") {
+  if (set_by_user) {
     if (const std::string faster = avx512_core_instead(core, this_cpu()); !faster.empty())
       line += fmt::format(
           "\nnote: OPENBLAS_CORETYPE={} keeps OpenBLAS to its AVX2 kernels on a CPU with "

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 #include "harness/core/check.h"
 
@@ -25,38 +26,41 @@ using Clock = std::chrono::steady_clock;
 std::mutex active_mutex;
 OpProfile::State* active = nullptr;
 
-// One operator in flight on this thread; RecordFunction owns it from start to end. Frames nest
-// (an operator's callees end before it does), so `parent` outlives every child.
+// One operator in flight; RecordFunction owns it from start to end. `depth` is its place in
+// this thread's stack of callee totals: entry d sums the totals of the operators that the
+// frame at depth d called. Indices instead of pointers to the parent frame, so that an end
+// that never comes (an operator still running when its profile was removed) cannot leave a
+// dangling pointer behind: the next end at a lower depth truncates the stack past it.
 struct Frame : at::ObserverContext {
   Clock::time_point start;
-  double child_s = 0;  // totals of the operators this one called on this thread
-  Frame* parent = nullptr;
+  size_t depth = 0;
 };
-thread_local Frame* innermost = nullptr;
+thread_local std::vector<double> callee_totals;
 
 std::unique_ptr<at::ObserverContext> on_start(const at::RecordFunction&) {
   auto frame = std::make_unique<Frame>();
-  frame->parent = innermost;
-  innermost = frame.get();
+  frame->depth = callee_totals.size();
+  callee_totals.push_back(0.0);
   frame->start = Clock::now();
   return frame;
 }
 
 void on_end(const at::RecordFunction& fn, at::ObserverContext* context) {
   const Clock::time_point end = Clock::now();
-  auto* frame = static_cast<Frame*>(context);
-  if (frame == nullptr) return;
+  const auto* frame = static_cast<const Frame*>(context);
+  if (frame == nullptr || frame->depth >= callee_totals.size()) return;
   const double total = std::chrono::duration<double>(end - frame->start).count();
-  if (innermost == frame) innermost = frame->parent;
-  if (frame->parent != nullptr) frame->parent->child_s += total;
+  const double callees = callee_totals[frame->depth];
+  callee_totals.resize(frame->depth);
+  if (frame->depth > 0) callee_totals[frame->depth - 1] += total;
   std::lock_guard<std::mutex> lock(active_mutex);
   if (active == nullptr) return;
   OpProfileRow& row = active->rows[fn.name()];
   if (row.name.empty()) row.name = fn.name();
   ++row.calls;
   row.total_s += total;
-  row.self_s += std::max(0.0, total - frame->child_s);
-  if (frame->parent == nullptr) active->in_ops_s += total;
+  row.self_s += std::max(0.0, total - callees);
+  if (frame->depth == 0) active->in_ops_s += total;
 }
 
 }  // namespace

@@ -27,6 +27,12 @@ if grep -q "^BLAS: OpenBLAS" <<< "$version"; then
   generic="$(OPENBLAS_CORETYPE=Prescott "$SWAVBENCH" --version)"
   expect_in "$generic" "OpenBLAS core: Prescott (set by OPENBLAS_CORETYPE)"
   expect_in "$generic" "warning: OpenBLAS runs generic kernels"
+  # An AVX2 core set by the user on a CPU with AVX-512 is kept, with a note naming the fix.
+  if grep -q avx512bw /proc/cpuinfo && grep -q avx512dq /proc/cpuinfo && grep -q avx512vl /proc/cpuinfo; then
+    avx2="$(OPENBLAS_CORETYPE=Haswell "$SWAVBENCH" --version)"
+    expect_in "$avx2" "OpenBLAS core: Haswell (set by OPENBLAS_CORETYPE)"
+    expect_in "$avx2" "note: OPENBLAS_CORETYPE=Haswell keeps OpenBLAS to its AVX2 kernels"
+  fi
 fi
 [ "$(sql "select json_extract(extra_json, '$.machine.fp32_peak_gflop_per_s') > 0 from bench")" = 1 ] || fail "no fp32 peak in the bench row"
 # The raw counters and the benchmark context travel with the row.
@@ -62,4 +68,28 @@ check=$(sql "select abs(r.value - (json_extract(o.extra_json, '$.img_per_s[0]') 
 [ "$check" = 1 ] || fail "the stored ratio is not the median of the rounds' ratios"
 expect_exit 2 "$SWAVBENCH" bench --peers --rounds 0 --db "$DB"
 expect_in "$OUT" "--rounds must be >= 1, got 0"
+
+# --profile: the SwAV step per operator (bench/profile_step), one profiled step; its rows are
+# the step's wall time with and without the profiler, the time outside every operator and the
+# operators, each self time within the step's.
+expect_exit 0 "$SWAVBENCH" bench --profile swav --profile-steps 1 --profile-top 5 --db "$DB"
+echo "$OUT"
+expect_in "$OUT" "profile_step: swav step, batch 256"
+expect_in "$OUT" "aten::convolution_backward"
+[ "$(sql "select count(*) from bench where name = 'profile/swav_step/wall' and unit = 'ms/step' and value > 0")" = 1 ] || fail "no profile wall row"
+[ "$(sql "select count(*) from bench where name = 'profile/swav_step/wall_unprofiled' and value > 0")" = 1 ] || fail "no unprofiled wall row"
+[ "$(sql "select count(*) from bench where name = 'profile/swav_step/aten::mkldnn_convolution'")" = 1 ] || fail "no convolution row"
+[ "$(sql "select count(*) from bench where name like 'profile/swav_step/%' and json_extract(extra_json, '$.rank') is not null")" -ge 5 ] || fail "fewer than --profile-top operators stored"
+over=$(sql "select count(*) from bench o, bench w where o.name like 'profile/swav_step/%' and json_extract(o.extra_json, '$.rank') is not null and w.name = 'profile/swav_step/wall' and o.value > w.value")
+[ "$over" = 0 ] || fail "an operator's self time exceeds the step's wall time"
+[ "$(sql "select sum(value) <= (select value from bench where name = 'profile/swav_step/wall') from bench where name like 'profile/swav_step/%' and json_extract(extra_json, '$.rank') is not null")" = 1 ] || fail "the operators' self times add up to more than the step"
+rows_before=$(sql "select count(*) from bench")
+expect_exit 2 "$SWAVBENCH" bench --profile nosuchmethod --db "$DB"
+expect_in "$OUT" "profile_step --method nosuchmethod failed (exit 2)"
+expect_in "$OUT" "config key 'method' has no value 'nosuchmethod'"
+expect_exit 2 "$SWAVBENCH" bench --profile , --db "$DB"
+expect_in "$OUT" "names no method"
+expect_exit 2 "$SWAVBENCH" bench --profile swav --peers --db "$DB"
+expect_in "$OUT" "--profile and --peers are two separate measurements"
+[ "$(sql "select count(*) from bench")" = "$rows_before" ] || fail "a refused --profile stored rows"
 echo "bench_command: ok"
