@@ -20,6 +20,7 @@
 #include "harness/core/check.h"
 #include "harness/core/config.h"
 #include "harness/core/files.h"
+#include "harness/core/hardware.h"
 #include "harness/core/provenance.h"
 #include "harness/core/run_dir.h"
 #include "harness/core/text.h"
@@ -142,6 +143,7 @@ MetricMap collect_metrics(Store& store, const RecordingDriver& recorder,
                           const RegressTolerances& tol, double calibration) {
   MetricMap metrics;
   std::set<std::string> labels;
+  const CpuDescription cpu = this_cpu();  // the runs trained in this process, on this CPU
   for (const std::string& hash : recorder.hashes()) {
     std::optional<RunRow> run = store.run_by_hash(hash);
     SB_CHECK(run.has_value(), "run [{}] vanished from {}", hash, store.path());
@@ -227,7 +229,14 @@ MetricMap collect_metrics(Store& store, const RecordingDriver& recorder,
     // GFLOP/s) the GEMM ran 4x the rate of a Zen EPYC (63.9) and SwAV's convolutions 1.6x, so
     // the ratio fell to x0.54 with no code change. The row carries the peak, and a baseline of
     // another peak is not compared (drop_rows_of_another_peak says so).
-    if (peak > 0) tput.info["peak_gflop_per_s"] = peak;
+    // And the CPU itself: two CPUs can share a computed peak (a 2.6 GHz AVX-512 Xeon and a Zen 5
+    // EPYC reporting 2.6 GHz, both 332 GFLOP/s on 2 cores).
+    if (peak > 0) {
+      tput.info["peak_gflop_per_s"] = peak;
+      tput.info["cpu_vendor"] = cpu_vendor_code(cpu.vendor);
+      tput.info["cpu_family"] = cpu.family;
+      tput.info["cpu_model"] = cpu.model;
+    }
     metrics[label + "/throughput"] = tput;
     if (mfu > 0 && peak > 0) {
       MetricValue m;
@@ -235,7 +244,11 @@ MetricMap collect_metrics(Store& store, const RecordingDriver& recorder,
       m.value = mfu;
       m.tolerance = tol.throughput_drop;
       m.unit = "fraction of fp32 peak";
-      m.info = {{"img_per_s", img_per_s}, {"peak_gflop_per_s", peak}};
+      m.info = {{"img_per_s", img_per_s},
+                {"peak_gflop_per_s", peak},
+                {"cpu_vendor", cpu_vendor_code(cpu.vendor)},
+                {"cpu_family", cpu.family},
+                {"cpu_model", cpu.model}};
       metrics[label + "/mfu"] = m;
     }
   }

@@ -343,17 +343,40 @@ std::string render_comparison(const std::vector<ComparisonRow>& rows) {
   return out;
 }
 
+double cpu_vendor_code(const std::string& vendor_id) {
+  if (vendor_id == "GenuineIntel") return 1;
+  if (vendor_id == "AuthenticAMD") return 2;
+  return 0;
+}
+
 std::string drop_rows_of_another_peak(MetricMap& baseline, const MetricMap& current) {
   const auto peak_of = [](const MetricValue& m) {
     auto p = m.info.find("peak_gflop_per_s");
     return p == m.info.end() ? 0.0 : p->second;
   };
+  // "AMD family 26 model 2", or "" when the row does not say.
+  const auto cpu_of = [](const MetricValue& m) -> std::string {
+    const auto v = m.info.find("cpu_vendor"), f = m.info.find("cpu_family"),
+               n = m.info.find("cpu_model");
+    if (v == m.info.end() || f == m.info.end() || n == m.info.end()) return "";
+    const char* vendor = v->second == 1 ? "Intel" : v->second == 2 ? "AMD" : "other vendor";
+    return fmt::format("{} family {:g} model {:g}", vendor, f->second, n->second);
+  };
   std::string notes;
   for (auto it = baseline.begin(); it != baseline.end();) {
     auto now = current.find(it->first);
     const double base_peak = peak_of(it->second);
-    if (base_peak > 0 && now != current.end() &&
-        std::abs(peak_of(now->second) - base_peak) > 0.01 * base_peak) {
+    const std::string base_cpu = cpu_of(it->second);
+    const std::string now_cpu = now == current.end() ? "" : cpu_of(now->second);
+    if (base_peak > 0 && now != current.end() && !base_cpu.empty() && !now_cpu.empty() &&
+        base_cpu != now_cpu) {
+      notes += fmt::format(
+          "note: {} not compared: the baseline was recorded on another CPU ({}; this machine: {}), "
+          "and throughput compares on the baseline's machine only\n",
+          it->first, base_cpu, now_cpu);
+      it = baseline.erase(it);
+    } else if (base_peak > 0 && now != current.end() &&
+               std::abs(peak_of(now->second) - base_peak) > 0.01 * base_peak) {
       const bool calibrated = it->second.info.count("gemm_gflop_per_s") > 0;
       notes += fmt::format(
           "note: {} not compared: the baseline's fp32 peak is {:.1f} GFLOP/s, this machine's "

@@ -84,9 +84,15 @@ std::vector<ComparisonRow> compare_metrics(const MetricMap& baseline, const Metr
 
 // Peak-relative throughput rows (info "peak_gflop_per_s": img/s against the CPU's float32 peak)
 // compare only on the machine whose peak the baseline recorded: removes from `baseline` every
-// such row whose peak differs from the current row's by more than 1% (the current row then
-// counts as new) and returns one note line per row removed.
+// such row whose peak differs from the current row's by more than 1%, or whose CPU (info
+// "cpu_vendor", "cpu_family", "cpu_model", where both rows carry them: two CPUs can share a
+// computed peak) differs from the current row's (the current row then counts as new), and
+// returns one note line per row removed.
 std::string drop_rows_of_another_peak(MetricMap& baseline, const MetricMap& current);
+
+// The numbers that name a CPU in a throughput row's info: vendor (1 Intel, 2 AMD, 0 other),
+// family, model (/proc/cpuinfo's).
+double cpu_vendor_code(const std::string& vendor_id);
 bool has_regression(const std::vector<ComparisonRow>& rows);
 
 // Text columns of one row: "+0.30 pt", "-1.2 %", "x0.85"; "±1.00 pt", "±2.0 %", ">= x0.60".

@@ -99,6 +99,46 @@ TEST(Regress, PeakRelativeThroughputComparesOnTheBaselinesMachineOnly) {
             Verdict::regression);
 }
 
+// Two CPUs can share a computed peak (the baseline's 2.6 GHz AVX-512 Xeon, 332.8 GFLOP/s on 2
+// cores, and a Zen 5 EPYC reporting 2.596 GHz, 332.3): where both rows name their CPU, another
+// CPU is not compared; the same CPU is; a baseline row without one falls back to the peak.
+TEST(Regress, ThroughputOfTheSamePeakOnAnotherCpuIsNotCompared) {
+  auto on_cpu = [](double mfu, double peak, double vendor, double family, double model) {
+    MetricValue m = metric(MetricKind::throughput, mfu, 0.4);
+    m.info = {{"img_per_s", 100.0}, {"peak_gflop_per_s", peak}};
+    if (vendor > 0) {
+      m.info["cpu_vendor"] = vendor;
+      m.info["cpu_family"] = family;
+      m.info["cpu_model"] = model;
+    }
+    return m;
+  };
+  EXPECT_EQ(cpu_vendor_code("GenuineIntel"), 1);
+  EXPECT_EQ(cpu_vendor_code("AuthenticAMD"), 2);
+  EXPECT_EQ(cpu_vendor_code("HygonGenuine"), 0);
+  MetricMap zen5 = baseline_metrics();
+  zen5["swav/mfu"] = on_cpu(0.05, 332.3, 2, 26, 2);
+
+  MetricMap xeon = baseline_metrics();
+  xeon["swav/mfu"] = on_cpu(0.30, 332.8, 1, 6, 106);
+  const std::string note = drop_rows_of_another_peak(xeon, zen5);
+  EXPECT_NE(note.find("swav/mfu not compared: the baseline was recorded on another CPU (Intel "
+                      "family 6 model 106; this machine: AMD family 26 model 2)"),
+            std::string::npos)
+      << note;
+  EXPECT_EQ(xeon.count("swav/mfu"), 0u);
+
+  MetricMap same_cpu = baseline_metrics();
+  same_cpu["swav/mfu"] = on_cpu(0.30, 332.3, 2, 26, 2);
+  EXPECT_EQ(drop_rows_of_another_peak(same_cpu, zen5), "");
+  EXPECT_EQ(row(compare_metrics(same_cpu, zen5), "swav/mfu").verdict, Verdict::regression);
+
+  MetricMap unnamed = baseline_metrics();
+  unnamed["swav/mfu"] = on_cpu(0.30, 332.8, 0, 0, 0);
+  EXPECT_EQ(drop_rows_of_another_peak(unnamed, zen5), "");  // within 1 % of the peak: compared
+  EXPECT_EQ(row(compare_metrics(unnamed, zen5), "swav/mfu").verdict, Verdict::regression);
+}
+
 TEST(Regress, AccuracyIsAbsolutePointsAndOneSided) {
   MetricMap now = baseline_metrics();
   now["swav/knn.top1_k20"].value = 59.1;  // -0.9 pt: within 1.0
