@@ -124,6 +124,19 @@ std::string short_sha(const std::string& sha) {
   return s;
 }
 
+// A row of the bench table, recorded at `sha` on `host`.
+BenchRow bench_row(const std::string& name, double value, const std::string& unit,
+                   const std::string& sha, const std::string& host, const json& extra) {
+  BenchRow row;
+  row.name = name;
+  row.value = value;
+  row.unit = unit;
+  row.git_sha = sha;
+  row.host = host;
+  row.extra_json = extra.dump();
+  return row;
+}
+
 std::string format_number(double v) {
   if (v >= 1e5) return fmt::format("{:.0f}", v);
   if (v >= 100) return fmt::format("{:.1f}", v);
@@ -209,16 +222,13 @@ int do_bench(const BenchArgs& args) {
         continue;
       }
       Figure f = figure_of(b);
-      BenchRow row;
-      row.name = name;
-      row.value = f.value;
-      row.unit = f.unit;
-      row.git_sha = sha;
-      row.host = host;
-      row.extra_json =
-          json{{"counters", b},          {"context", context},        {"machine", machine},
-               {"executable", exe_name}, {"min_time", args.min_time}, {"filter", args.filter}}
-              .dump();
+      const BenchRow row = bench_row(name, f.value, f.unit, sha, host,
+                                     json{{"counters", b},
+                                          {"context", context},
+                                          {"machine", machine},
+                                          {"executable", exe_name},
+                                          {"min_time", args.min_time},
+                                          {"filter", args.filter}});
 
       // The most recent row of this name and unit recorded at another git sha.
       Line line{name, format_number(f.value), f.unit, "—", "—"};
@@ -441,17 +451,10 @@ int do_peers(const BenchArgs& args) {
   const std::string host = hostname();
   const Median3 o = spread(ours);
   auto add = [&](const std::string& name, double value, const std::string& unit, json extra) {
-    BenchRow row;
-    row.name = name;
-    row.value = value;
-    row.unit = unit;
-    row.git_sha = sha;
-    row.host = host;
     extra["recipe"] = recipe_text;
     extra["rounds"] = args.rounds;
     extra["threads"] = threads;
-    row.extra_json = extra.dump();
-    store.add_bench(row);
+    store.add_bench(bench_row(name, value, unit, sha, host, extra));
   };
   add("peers/swav_step/ours", o.median, "img/s",
       {{"img_per_s", ours},
@@ -532,15 +535,8 @@ int do_profile(const BenchArgs& args) {
                           {"steps", doc["steps"]},
                           {"channels_last", doc["channels_last"]}};
     auto add = [&](const std::string& name, double value, json extra) {
-      BenchRow row;
-      row.name = prefix + name;
-      row.value = value;
-      row.unit = "ms/step";
-      row.git_sha = sha;
-      row.host = host;
       extra["setting"] = setting;
-      row.extra_json = extra.dump();
-      store.add_bench(row);
+      store.add_bench(bench_row(prefix + name, value, "ms/step", sha, host, extra));
       ++stored;
     };
     const double step_ms = doc["ms_per_step"].get<double>();

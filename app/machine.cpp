@@ -102,8 +102,9 @@ std::string openblas_core_report() {
     who = "OpenBLAS's own choice";
   }
   std::string line = fmt::format("OpenBLAS core: {} ({})", core, who);
+  const CpuDescription cpu = this_cpu();
   if (set_by_user) {
-    if (const std::string faster = avx512_core_instead(core, this_cpu()); !faster.empty())
+    if (const std::string faster = avx512_core_instead(core, cpu); !faster.empty())
       line += fmt::format(
           "\nnote: OPENBLAS_CORETYPE={} keeps OpenBLAS to its AVX2 kernels on a CPU with "
           "AVX-512: unset it (swavbench then keeps OpenBLAS's own choice or picks one) or set "
@@ -111,7 +112,7 @@ std::string openblas_core_report() {
           core, faster);
   }
   if (is_generic_openblas_core(core)) {
-    const std::string better = better_openblas_core(core, this_cpu());
+    const std::string better = better_openblas_core(core, cpu);
     line += better.empty()
                 ? "\nwarning: OpenBLAS runs generic kernels, and this CPU's flags offer none better"
                 : fmt::format(

@@ -143,7 +143,12 @@ MetricMap collect_metrics(Store& store, const RecordingDriver& recorder,
                           const RegressTolerances& tol, double calibration) {
   MetricMap metrics;
   std::set<std::string> labels;
-  const CpuDescription cpu = this_cpu();  // the runs trained in this process, on this CPU
+  // The runs trained in this process, on this CPU: its identity goes with every peak-relative
+  // row (drop_rows_of_another_peak).
+  const CpuDescription cpu = this_cpu();
+  const std::map<std::string, double> cpu_identity{{"cpu_vendor", cpu_vendor_code(cpu.vendor)},
+                                                   {"cpu_family", cpu.family},
+                                                   {"cpu_model", cpu.model}};
   for (const std::string& hash : recorder.hashes()) {
     std::optional<RunRow> run = store.run_by_hash(hash);
     SB_CHECK(run.has_value(), "run [{}] vanished from {}", hash, store.path());
@@ -233,9 +238,7 @@ MetricMap collect_metrics(Store& store, const RecordingDriver& recorder,
     // EPYC reporting 2.6 GHz, both 332 GFLOP/s on 2 cores).
     if (peak > 0) {
       tput.info["peak_gflop_per_s"] = peak;
-      tput.info["cpu_vendor"] = cpu_vendor_code(cpu.vendor);
-      tput.info["cpu_family"] = cpu.family;
-      tput.info["cpu_model"] = cpu.model;
+      tput.info.insert(cpu_identity.begin(), cpu_identity.end());
     }
     metrics[label + "/throughput"] = tput;
     if (mfu > 0 && peak > 0) {
@@ -244,11 +247,8 @@ MetricMap collect_metrics(Store& store, const RecordingDriver& recorder,
       m.value = mfu;
       m.tolerance = tol.throughput_drop;
       m.unit = "fraction of fp32 peak";
-      m.info = {{"img_per_s", img_per_s},
-                {"peak_gflop_per_s", peak},
-                {"cpu_vendor", cpu_vendor_code(cpu.vendor)},
-                {"cpu_family", cpu.family},
-                {"cpu_model", cpu.model}};
+      m.info = {{"img_per_s", img_per_s}, {"peak_gflop_per_s", peak}};
+      m.info.insert(cpu_identity.begin(), cpu_identity.end());
       metrics[label + "/mfu"] = m;
     }
   }

@@ -123,14 +123,15 @@ int main(int argc, char** argv) {
     const double calls = static_cast<double>(row.calls) / static_cast<double>(steps);
     const double self_ms = 1e3 * row.self_s / static_cast<double>(steps);
     const double total_ms = 1e3 * row.total_s / static_cast<double>(steps);
+    const double self_share = row.self_s / wall_s;
     rows.push_back({{"name", row.name},
                     {"calls_per_step", calls},
                     {"self_ms_per_step", self_ms},
                     {"total_ms_per_step", total_ms},
-                    {"self_share", row.self_s / wall_s}});
+                    {"self_share", self_share}});
     if (static_cast<int64_t>(i) < top)
       std::cout << fmt::format("{:<56} {:>9.1f} {:>12.2f} {:>7.1f}% {:>13.2f}\n", row.name, calls,
-                               self_ms, 100.0 * row.self_s / wall_s, total_ms);
+                               self_ms, 100.0 * self_share, total_ms);
   }
   std::cout << fmt::format("{:<56} {:>9} {:>12.2f} {:>7.1f}%\n", "(outside every operator)", "",
                            per_step_ms * (1.0 - in_ops_share), 100.0 * (1.0 - in_ops_share));

@@ -40,8 +40,7 @@ class TrainStepFixture {
   TrainStepFixture(const std::string& method_name, int64_t batch, bool channels_last,
                    const nlohmann::json& overrides = nlohmann::json::object())
       : config_(resolve_config(with_overrides(method_name, batch, channels_last, overrides),
-                               nlohmann::json::object(), "bench")),
-        batch_(batch) {
+                               nlohmann::json::object(), "bench")) {
     MethodContext ctx{config_, 10, 1, torch::kCPU, local_collective()};
     torch::manual_seed(0);
     method_ = make_method(method_name, ctx);
@@ -81,9 +80,6 @@ class TrainStepFixture {
                                     method_->backbone()->options(), config_.crops);
   }
 
-  int64_t batch() const { return batch_; }
-  const RunConfig& config() const { return config_; }
-
  private:
   static nlohmann::json with_overrides(const std::string& method_name, int64_t batch,
                                        bool channels_last, const nlohmann::json& overrides) {
@@ -96,7 +92,6 @@ class TrainStepFixture {
   }
 
   RunConfig config_;
-  int64_t batch_;
   std::unique_ptr<Method> method_;
   std::unique_ptr<LarsSgd> optimizer_;
   MultiCropBatch batch_crops_;

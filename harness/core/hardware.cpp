@@ -56,6 +56,18 @@ bool one_avx512_fma_unit(const CpuDescription& cpu) {
   return std::regex_search(cpu.model_name, one_unit);
 }
 
+std::string lowercase(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), ::tolower);
+  return s;
+}
+
+// The flags OpenBLAS's AVX-512 (SkylakeX) kernels need.
+bool has_openblas_avx512(const CpuDescription& cpu) {
+  for (const char* flag : {"avx512f", "avx512bw", "avx512vl", "avx512dq"})
+    if (cpu.flags.count(flag) == 0) return false;
+  return true;
+}
+
 }  // namespace
 
 CpuDescription parse_cpu_description(const std::string& cpuinfo, const std::string& max_freq_khz) {
@@ -155,8 +167,7 @@ PeakEstimate cpu_fp32_peak(const CpuDescription& cpu, int cores) {
 }
 
 bool is_generic_openblas_core(const std::string& core) {
-  std::string lower = core;
-  std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+  const std::string lower = lowercase(core);
   for (const char* generic :
        {"prescott", "core2", "katmai", "coppermine", "northwood", "banias", "penryn", "dunnington",
         "nehalem", "atom", "athlon", "opteron", "barcelona", "generic", "unknown"})
@@ -168,26 +179,20 @@ std::string better_openblas_core(const std::string& current, const CpuDescriptio
   if (!is_generic_openblas_core(current)) return "";
   const auto has = [&cpu](const char* flag) { return cpu.flags.count(flag) > 0; };
   std::string best;
-  if (has("avx512f") && has("avx512bw") && has("avx512vl") && has("avx512dq")) {
+  if (has_openblas_avx512(cpu)) {
     best = "SkylakeX";
   } else if (has("avx2") && has("fma")) {
     best = cpu.vendor == "AuthenticAMD" ? "Zen" : "Haswell";
   } else if (has("avx")) {
     best = "Sandybridge";
   }
-  std::string lower_best = best, lower_current = current;
-  std::transform(lower_best.begin(), lower_best.end(), lower_best.begin(), ::tolower);
-  std::transform(lower_current.begin(), lower_current.end(), lower_current.begin(), ::tolower);
-  return lower_best == lower_current ? "" : best;
+  return lowercase(best) == lowercase(current) ? "" : best;
 }
 
 std::string avx512_core_instead(const std::string& core, const CpuDescription& cpu) {
-  std::string lower = core;
-  std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+  const std::string lower = lowercase(core);
   const bool avx2_core = lower == "haswell" || lower == "zen" || lower == "excavator";
-  const auto has = [&cpu](const char* flag) { return cpu.flags.count(flag) > 0; };
-  const bool avx512 = has("avx512f") && has("avx512bw") && has("avx512vl") && has("avx512dq");
-  return avx2_core && avx512 ? "SkylakeX" : "";
+  return avx2_core && has_openblas_avx512(cpu) ? "SkylakeX" : "";
 }
 
 std::string peak_underestimate_note(double gemm_gflops, const PeakEstimate& peak) {
