@@ -60,14 +60,17 @@ int do_export(const ExportArgs& args) {
                  row.id, row.hash, row.status);
   const std::string where = fmt::format("run #{} [{}]", row.id, row.hash);
   const RunConfig config = resolve_config(json::parse(row.config_json), json::object(), where);
-  const RunDir run_dir(RunDir::runs_dir_for_db(args.db), row.hash);
+  std::string recorded_digest, recorded_checkpoint;
+  for (const ArtifactRow& a : store.artifacts(row.id)) {
+    if (a.kind == "weights") recorded_digest = a.sha256;
+    if (a.kind == "checkpoint") recorded_checkpoint = a.path;
+  }
+  const RunDir run_dir =
+      RunDir::for_reading(RunDir::runs_dir_for_db(args.db), row.hash, recorded_checkpoint);
   std::unique_ptr<Method> method = load_trained_method(config, run_dir.path(), torch::kCPU);
 
   // The checkpoint must still hold the weights that were evaluated: the digest recorded when the
   // run finished against the digest of what was just loaded.
-  std::string recorded_digest;
-  for (const ArtifactRow& a : store.artifacts(row.id))
-    if (a.kind == "weights") recorded_digest = a.sha256;
   const std::string loaded_digest = weights_digest(method->module());
   SB_INPUT_CHECK(recorded_digest.empty() || recorded_digest == loaded_digest,
                  "export: {} holds weights with digest {}, but {} recorded {} when it finished: "

@@ -461,7 +461,7 @@ json RunDriver::dataset(const json& spec, const std::string& where) {
       static_cast<int>(api_integer(spec, "bench.dataset", "test", 1000, 1, 999999 - train, where));
   const uint64_t seed =
       static_cast<uint64_t>(api_integer(spec, "bench.dataset", "seed", 0, 0, INT64_MAX, where));
-  fs::path root = fs::path(options_.runs_dir).parent_path() /
+  fs::path root = fs::path(RunDir::db_folder_of(options_.runs_dir)) /
                   fmt::format("datasets/fashion-voc-s{}-{}-{}", seed, train, test);
   // The set is written into a temporary folder and renamed, so a killed run never leaves a
   // half-written set that looks complete.

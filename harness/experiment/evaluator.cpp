@@ -47,7 +47,11 @@ json Evaluator::evaluate(const RunRow& run, const std::map<std::string, json>& p
       // Loaded once, and only when a protocol has to run: a call that reuses every result needs
       // neither the checkpoint nor the run's device.
       device = resolve_device(config.device);
-      method = load_(config, RunDir(runs_dir_, run.hash).path(), *device);
+      std::string recorded_checkpoint;
+      for (const ArtifactRow& a : store_.artifacts(run.id))
+        if (a.kind == "checkpoint") recorded_checkpoint = a.path;
+      method = load_(config, RunDir::for_reading(runs_dir_, run.hash, recorded_checkpoint).path(),
+                     *device);
       // Evaluations run in float32, also for a float64 reference run (see RunConfig::precision).
       method->module().to(torch::kFloat32);
       features = std::make_unique<FeatureCache>(config, method->backbone(), *device);

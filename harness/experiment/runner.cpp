@@ -79,13 +79,16 @@ PretrainResult Runner::pretrain(const PretrainRequest& request,
                  "{}: batch_size {} is not divisible by the number of processes {}", request.where,
                  request.config.batch_size, request.world_size);
   const RunDir run_folder(options_.runs_dir, request.hash);
-  RunDirLock lock(run_folder);
+  RunDirLock lock(run_folder, fmt::format("pid {} on {}, training into {} since {}", ::getpid(),
+                                          hostname(), store_.path(), utc_now_iso8601()));
   if (!lock.held()) {
+    // The runs folder is this database's own (core/run_dir.h), so the holder trains into the
+    // same database: another database would not have waited on it.
     throw InputError(fmt::format(
-        "{}: run [{}] is being trained by another process (pid {} on {}); wait for it or use "
-        "another database",
-        request.where, request.hash, what.existing ? what.existing->pid : 0,
-        what.existing ? what.existing->host : "?"));
+        "{}: run [{}] is being trained by another process ({}), into this same database; wait "
+        "for it to finish (a later `swavbench run` reuses its result) or stop it (the next "
+        "`swavbench run` then resumes from its last checkpoint)",
+        request.where, request.hash, lock.holder()));
   }
 
   RunRow row;
@@ -103,8 +106,8 @@ PretrainResult Runner::pretrain(const PretrainRequest& request,
       resume_from = static_cast<int>(store_.epochs(row.id).size());
       break;
     default:
-      // A run this database has never seen starts fresh, even if another database kept in the
-      // same folder left a checkpoint of the same config in runs/<hash>/.
+      // A run this database has never seen starts fresh, even if its folder holds a checkpoint
+      // (a database that was deleted and made again beside its old runs folder).
       run_folder.clear_training_state();
       row = new_run_row(request);
       store_.insert_run(row);

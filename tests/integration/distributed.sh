@@ -44,13 +44,16 @@ a=$(sqlite3 "$WORK/one/r.sqlite" "select value from evals where metric = 'top1_k
 b=$(sql "select value from evals where metric = 'top1_k20'")
 echo "kNN top-1 (k = 20) after 2 epochs: 1 process $a, 2 processes $b"
 python3 -c "import sys; sys.exit(0 if abs($a - $b) <= 3.0 else 1)" || fail "kNN: 1 process $a, 2 processes $b"
-[ -f "$WORK/runs/$one_hash/method_rank1.pt" ] || fail "rank 1's queue file is missing"
+[ -f "$WORK/runs/r.sqlite/$one_hash/method_rank1.pt" ] || fail "rank 1's queue file is missing"
 
-# Another database in the same folder shares runs/<hash>/ but not the 2-process checkpoint: its
-# run starts fresh with one process instead of refusing to resume a 2-process run.
+# Another database in the same folder has its own runs folder: its run of the same config starts
+# fresh with one process, and the 2-process run's files stay as they were.
+rank1_before=$(sha256sum < "$WORK/runs/r.sqlite/$one_hash/method_rank1.pt")
 expect_exit 0 "$SWAVBENCH" run run.lua --threads 1 --db "$WORK/other.sqlite"
 expect_in "$OUT" "training run #1"
-[ ! -f "$WORK/runs/$one_hash/method_rank1.pt" ] || fail "a stale rank file survived a fresh run"
+[ ! -f "$WORK/runs/other.sqlite/$one_hash/method_rank1.pt" ] || fail "a one-process run wrote a rank file"
+[ "$(sha256sum < "$WORK/runs/r.sqlite/$one_hash/method_rank1.pt")" = "$rank1_before" ] ||
+  fail "another database's run rewrote the 2-process run's rank file"
 
 # Bad input: a global batch the ranks cannot split, and --nproc inside a launcher's environment.
 expect_exit 2 "$SWAVBENCH" run run.lua --nproc 2 --set batch_size=63 --db "$WORK/bad/r.sqlite"

@@ -20,7 +20,7 @@ LUA
 # Reference: uninterrupted, on the ordinary disk.
 "$SWAVBENCH" run run.lua --db "$WORK/ref/r.sqlite" > ref.log 2>&1 || { cat ref.log; fail "reference run failed"; }
 ref_digest=$(sqlite3 "$WORK/ref/r.sqlite" "select sha256 from artifacts where kind='weights'")
-checkpoint_bytes=$(stat -c %s "$WORK"/ref/runs/*/checkpoint.pt)
+checkpoint_bytes=$(stat -c %s "$WORK"/ref/runs/r.sqlite/*/checkpoint.pt)
 echo "checkpoint: $checkpoint_bytes bytes"
 
 # Room for one checkpoint and half of the next (tmpfs rounds up to pages).
@@ -32,8 +32,8 @@ expect_in "$OUT" "checkpoint.pt: cannot write (No space left on device: the disk
 [ "$(sql "select status from runs")" = "failed" ] || fail "run not marked failed: $(sql "select status from runs")"
 expect_in "$(sql "select reason from runs")" "the disk is full"
 [ "$(sql "select count(*) from epochs")" = 1 ] || fail "expected the first epoch's row only, got $(sql "select count(*) from epochs")"
-ls "$WORK"/runs/*/
-[ -z "$(ls "$WORK"/runs/*/*.tmp 2>/dev/null)" ] || fail "a temporary checkpoint was left behind"
+ls "$WORK"/runs/*/*/
+[ -z "$(ls "$WORK"/runs/*/*/*.tmp 2>/dev/null)" ] || fail "a temporary checkpoint was left behind"
 
 # Room again: the run resumes from the first epoch's checkpoint and matches the reference.
 mount -o remount,size=64m "$WORK/runs"

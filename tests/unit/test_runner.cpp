@@ -228,7 +228,7 @@ TEST_F(RunnerTest, ForceRetrainsFromScratch) {
   EXPECT_EQ(store_.runs().size(), 1u);
 }
 
-TEST_F(RunnerTest, ANewRunIgnoresACheckpointLeftByAnotherDatabase) {
+TEST_F(RunnerTest, ANewRunIgnoresACheckpointLeftInItsFolder) {
   const RunDir dir(runs_dir_, "00000000000000aa");
   fs::create_directories(dir.path());
   write_file(dir.checkpoint_path(), "2");
@@ -239,14 +239,17 @@ TEST_F(RunnerTest, ANewRunIgnoresACheckpointLeftByAnotherDatabase) {
 
 TEST_F(RunnerTest, ALockedRunFolderIsRefusedBeforeAnythingIsRecorded) {
   const RunDir dir(runs_dir_, "00000000000000aa");
-  RunDirLock other_process(dir);
+  RunDirLock other_process(dir, "pid 4242 on node7, training into x.sqlite since noon");
   ASSERT_TRUE(other_process.held());
   try {
     runner().pretrain(request());
     FAIL() << "a locked run must be refused";
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("test.lua:1: run [00000000000000aa] is being trained by "
-                                         "another process"),
+    // The holder as it described itself, and a remedy that is not "use another database".
+    EXPECT_NE(std::string(e.what()).find(
+                  "test.lua:1: run [00000000000000aa] is being trained by another process (pid "
+                  "4242 on node7, training into x.sqlite since noon), into this same database; "
+                  "wait for it to finish"),
               std::string::npos)
         << e.what();
   }
@@ -294,7 +297,7 @@ TEST_F(RunnerTest, ARunLeftRunningByADeadProcessIsMarkedInterrupted) {
 
   // A run whose lock a live process holds stays running.
   store_.set_status(1, kStatusRunning);
-  RunDirLock live(RunDir(runs_dir_, "00000000000000aa"));
+  RunDirLock live(RunDir(runs_dir_, "00000000000000aa"), "a live trainer");
   EXPECT_EQ(mark_interrupted_runs(store_, runs_dir_), 0);
 }
 
