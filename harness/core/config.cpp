@@ -6,6 +6,7 @@
 #include <set>
 
 #include "harness/core/check.h"
+#include "harness/core/float32_range.h"
 #include "harness/core/method_spec.h"
 #include "harness/core/provenance.h"
 #include "harness/core/text.h"
@@ -78,6 +79,10 @@ double read_as<double>(const json& v, const std::string& key, const std::string&
                  describe(v));
   SB_INPUT_CHECK(std::isfinite(v.get<double>()), "{}: config key '{}' must be finite, got {}",
                  where, key, describe(v));
+  SB_INPUT_CHECK(representable_as_float32(v.get<double>()),
+                 "{}: config key '{}' is {}, which float32 training arithmetic cannot hold; it "
+                 "must be {}",
+                 where, key, v.dump(), float32_range_text());
   return v.get<double>();
 }
 template <>
@@ -307,6 +312,18 @@ void apply_table(RunConfig& config, const json& table, const std::string& where,
 }
 
 }  // namespace
+
+bool representable_as_float32(double value) {
+  if (!std::isfinite(value)) return false;
+  const double magnitude = std::fabs(value);
+  return magnitude == 0 || (magnitude >= std::numeric_limits<float>::min() &&
+                            magnitude <= std::numeric_limits<float>::max());
+}
+
+std::string float32_range_text() {
+  return fmt::format("0 or a magnitude in [{}, {}]", std::numeric_limits<float>::min(),
+                     std::numeric_limits<float>::max());
+}
 
 json RunConfig::to_json() const {
   json out = json::object();

@@ -383,6 +383,30 @@ void set_unavailable_fields_metatable(lua_State* L, const char* library) {
   lua_setmetatable(L, -2);
 }
 
+// [-(n), +?] Calls the base library's function in upvalue 1 with the n arguments on the stack
+// and returns its results. An error it raises gets the script's FILE:LINE: the base functions
+// raise with luaL_where(L, 1), which names their caller, and their caller is this C wrapper,
+// which has no line ("cannot change a protected metatable" would name nothing).
+int call_base_function_with_location(lua_State* L) {
+  const int argument_count = lua_gettop(L);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  const int status = lua_pcall(L, argument_count, LUA_MULTRET, 0);
+  if (status == LUA_OK) return lua_gettop(L);
+  if (status == LUA_ERRRUN && lua_type(L, -1) == LUA_TSTRING) {
+    luaL_where(L, 1);  // the script's line that called the wrapper
+    const char* where = lua_tostring(L, -1);
+    const char* message = lua_tostring(L, -2);
+    if (std::strncmp(message, where, std::strlen(where)) != 0) {
+      lua_insert(L, -2);
+      lua_concat(L, 2);
+    } else {
+      lua_pop(L, 1);
+    }
+  }
+  return lua_error(L);  // the limits' own errors (and out-of-memory) as they were
+}
+
 // [-?, +?] load() restricted to text chunks: precompiled bytecode is unchecked and can escape
 // any sandbox. The mode argument is forced to "t"; the environment defaults to the sandbox's
 // globals as usual. Upvalue 1: the base library's load.
@@ -419,10 +443,7 @@ int lua_sandboxed_setmetatable(lua_State* L) {
                         kSandboxHint);
     }
   }
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_insert(L, 1);
-  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-  return lua_gettop(L);
+  return call_base_function_with_location(L);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -27,8 +27,10 @@ struct LuaRunOptions {
   // Upper bound on wall time spent running Lua code. Checked between instructions; a call that
   // never returns to Lua (a pathological string.find pattern) is stopped by a watchdog thread
   // that ends the process with exit code 2 once the limit has passed by half again (at least
-  // one second), naming the last line the script was seen on.
-  double time_limit_seconds = 300;
+  // one second), naming the last line the script was seen on. Suites spend milliseconds in Lua,
+  // so a few seconds stop a runaway loop or pattern promptly; `swavbench run --lua-seconds`
+  // raises it for a script that really computes.
+  double time_limit_seconds = 5;
 };
 
 // Runs the script at `path` with `bench` bound to `driver`. Throws InputError with the Lua

@@ -1,5 +1,6 @@
 #include "harness/store/store.h"
 
+#include <fmt/ranges.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <filesystem>
 #include <iterator>
 #include <limits>
+#include <map>
 #include <random>
 #include <system_error>
 #include <thread>
@@ -286,6 +288,73 @@ void check_not_newer(const std::string& path, int version) {
                  path, version, kSchemaVersion);
 }
 
+// Table name -> its column names in order: what tells our schema from another program's.
+using SchemaShape = std::map<std::string, std::vector<std::string>>;
+
+SchemaShape schema_shape(sqlite3* db, const std::string& path) {
+  SchemaShape shape;
+  Statement tables(db, path,
+                   "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
+                   "'sqlite_%'");
+  while (tables.step()) shape[tables.text_at(0)];
+  for (auto& [table, columns] : shape) {
+    Statement info(db, path, "SELECT name FROM pragma_table_info(?1)");
+    info.bind(1, table);
+    while (info.step()) columns.push_back(info.text_at(0));
+  }
+  return shape;
+}
+
+// The tables and columns of a swavbench database of each schema version: the migration steps
+// replayed on an empty in-memory database, so the check can never drift from the steps.
+const SchemaShape& expected_schema_shape(int version) {
+  static const std::vector<SchemaShape> shapes = [] {
+    std::vector<SchemaShape> out(kSchemaVersion + 1);
+    sqlite3* db = nullptr;
+    const int rc = sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE, nullptr);
+    SB_CHECK(rc == SQLITE_OK, "cannot open an in-memory SQLite database: {}", sqlite3_errstr(rc));
+    for (int v = 1; v <= kSchemaVersion; ++v) {
+      for (const MigrationStep& step : kMigrationSteps) {
+        if (step.from_version != v - 1) continue;
+        const int step_rc = sqlite3_exec(db, step.sql, nullptr, nullptr, nullptr);
+        SB_CHECK(step_rc == SQLITE_OK, "replaying migration step `{}`: {}", sql_excerpt(step.sql),
+                 sqlite3_errmsg(db));
+      }
+      out[v] = schema_shape(db, ":memory:");
+    }
+    sqlite3_close_v2(db);
+    return out;
+  }();
+  return shapes.at(version);
+}
+
+// A file whose meta table claims a schema version must have exactly that version's tables and
+// columns: another program's database with a `meta` table of its own is refused before anything
+// is written to it, as a database without one is (Store::check_not_foreign).
+void check_schema_is_ours(sqlite3* db, const std::string& path, int version) {
+  const SchemaShape found = schema_shape(db, path);
+  const SchemaShape& want = expected_schema_shape(version);
+  if (found == want) return;
+  std::vector<std::string> differences;
+  for (const auto& entry : found)
+    if (want.count(entry.first) == 0)
+      differences.push_back(
+          fmt::format("a table '{}', which swavbench never creates", entry.first));
+  for (const auto& [table, columns] : want) {
+    const auto it = found.find(table);
+    if (it == found.end()) {
+      differences.push_back(fmt::format("no table '{}'", table));
+    } else if (it->second != columns) {
+      differences.push_back(fmt::format("table '{}' with columns ({}) instead of ({})", table,
+                                        fmt::join(it->second, ", "), fmt::join(columns, ", ")));
+    }
+  }
+  throw InputError(fmt::format(
+      "{} is a SQLite database but not a swavbench database: its meta table says schema version "
+      "{}, but it has {}; refusing to use it (give --db a new file or a swavbench database)",
+      path, version, fmt::join(differences, "; ")));
+}
+
 void check_status(const std::string& status) {
   SB_CHECK(status == kStatusRunning || status == kStatusDone || status == kStatusFailed ||
                status == kStatusInterrupted,
@@ -438,6 +507,7 @@ Store::Store(const std::string& path, StoreAccess access) : path_(path) {
     // below would rewrite its header.
     const int version = schema_version();
     check_not_newer(path_, version);
+    if (version > 0) check_schema_is_ours(db_, path_, version);
     if (version == 0) {
       check_not_foreign();
       SB_INPUT_CHECK(!read_only, "{} is empty: not a swavbench database yet", path_);

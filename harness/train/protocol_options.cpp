@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "harness/core/check.h"
+#include "harness/core/float32_range.h"
 #include "harness/core/text.h"
 
 namespace swavbench {
@@ -71,6 +72,8 @@ nlohmann::json typed_option(const nlohmann::json& def, const nlohmann::json& giv
   if (def.is_number()) {
     if (!given.is_number()) throw wrong("a number");
     if (!std::isfinite(given.get<double>())) throw wrong("a finite number");
+    if (!representable_as_float32(given.get<double>()))
+      throw wrong(fmt::format("a number float32 can hold ({})", float32_range_text()));
     return given.get<double>();
   }
   if (def.is_string()) {

@@ -89,6 +89,16 @@ range_before="$(sqlite3 "$WORK/range.sqlite" .dump)"
 printf 'bench.pretrain{ method = "random", label = "control",\n  batch_size = 4294967360 }\n' > big.lua
 expect_exit 2 "$SWAVBENCH" run big.lua --db "$WORK/range.sqlite"
 expect_in "$OUT" "big.lua:1: config key 'batch_size' must be an integer in [-2147483648, 2147483647], got number 4294967360"
+# A value float32 cannot hold is refused when the config resolves (every float key, and in a
+# protocol's options too), not 40 s later by the trainer's tensor conversion.
+expect_exit 2 "$SWAVBENCH" run b64.lua --db "$WORK/range.sqlite" --set base_lr=1e308
+expect_in "$OUT" "config key 'base_lr' is 1e+308, which float32 training arithmetic cannot hold; it must be 0 or a magnitude in [1.1754944e-38, 3.4028235e+38]"
+printf 'bench.pretrain{ method = "random", label = "control", batch_size = 64,\n  temperature = 1e-300 }\n' > tiny.lua
+expect_exit 2 "$SWAVBENCH" run tiny.lua --db "$WORK/range.sqlite"
+expect_in "$OUT" "tiny.lua:1: config key 'temperature' is 1e-300, which float32 training arithmetic cannot hold"
+printf 'local run = bench.pretrain{ method = "random", label = "control", batch_size = 64 }\nbench.eval(run, { knn = { temperature = 1e39 } })\n' > eval_big.lua
+expect_exit 2 "$SWAVBENCH" run eval_big.lua --db "$WORK/range.sqlite"
+expect_in "$OUT" "eval_big.lua:2: option 'temperature' of protocol 'knn' must be a number float32 can hold"
 printf 'bench.pretrain{ method = "supervised", base_lr = -0.1 }\n' > neg.lua
 expect_exit 2 "$SWAVBENCH" run neg.lua --db "$WORK/range.sqlite"
 expect_in "$OUT" "neg.lua:1: config key 'base_lr' must be positive, got -0.1"
@@ -111,6 +121,21 @@ expect_in "$OUT" "dataset_big.lua:1: bench.dataset key 'test' must be in [1, 999
 printf 'local t = {}\nfor i = 1, 1e9 do t[i] = string.rep("x", 100) .. i end\n' > memory.lua
 expect_exit 2 "$SWAVBENCH" run memory.lua --db "$WORK/range.sqlite" --lua-memory-mib 32
 expect_in "$OUT" "memory.lua:2: memory limit of 32 MiB exceeded"
+# Suites spend milliseconds in Lua: by default a runaway loop or pattern is stopped within
+# seconds (the default limit, 5 s of Lua time; the watchdog half again later), not minutes.
+printf 'local n = 0\nwhile true do end\n' > spin_default.lua
+expect_exit 2 "$SWAVBENCH" run spin_default.lua --db "$WORK/range.sqlite"
+expect_in "$OUT" "spin_default.lua:2: time limit of 5 s for Lua code exceeded"
+printf 'local s = string.rep("a", 40)\nlocal found = s:match(string.rep("a?", 40) .. string.rep("a", 40) .. "b")\n' > pattern_default.lua
+expect_exit 2 "$SWAVBENCH" run pattern_default.lua --db "$WORK/range.sqlite"
+expect_in "$OUT" "pattern_default.lua:2: the Lua time limit of 5 s was exceeded inside a call that does not return to Lua"
+# Every sandbox refusal names the script's line, also those the base library raises.
+printf 'local t = setmetatable({}, { __metatable = "locked" })\nbench.log("ok")\nsetmetatable(t, {})\n' > protected.lua
+expect_exit 2 "$SWAVBENCH" run protected.lua --db "$WORK/range.sqlite"
+expect_in "$OUT" "protected.lua:3: cannot change a protected metatable"
+printf '\nsetmetatable(os, nil)\n' > protected_os.lua
+expect_exit 2 "$SWAVBENCH" run protected_os.lua --db "$WORK/range.sqlite"
+expect_in "$OUT" "protected_os.lua:2: cannot change a protected metatable"
 printf 'local n = 0\nwhile true do n = n + 1 end\n' > spin.lua
 expect_exit 2 "$SWAVBENCH" run spin.lua --db "$WORK/range.sqlite" --lua-seconds 0.5
 expect_in "$OUT" "spin.lua:2: time limit of 0.5 s for Lua code exceeded"
@@ -140,4 +165,16 @@ expect_exit 2 "$SWAVBENCH" run b64.lua --db "$WORK/foreign.sqlite"
 expect_in "$OUT" "is a SQLite database but not a swavbench database"
 expect_exit 2 "$SWAVBENCH" db --db "$WORK/foreign.sqlite" runs
 cmp "$WORK/foreign.sqlite" "$WORK/foreign.before" || fail "a refused foreign database was modified"
+# Another program's database with a `meta` table of its own, even one that says
+# schema_version 2: refused by its tables before anything is written, byte for byte unchanged.
+sqlite3 "$WORK/meta.sqlite" "create table meta(key text primary key, value); insert into meta values('schema_version', '2'); create table notes(id integer primary key, body text); insert into notes(body) values('keep me');"
+cp "$WORK/meta.sqlite" "$WORK/meta.before"
+expect_exit 2 "$SWAVBENCH" run b64.lua --db "$WORK/meta.sqlite"
+expect_in "$OUT" "meta.sqlite is a SQLite database but not a swavbench database: its meta table says schema version 2, but it has a table 'notes', which swavbench never creates; no table 'alarms'"
+expect_in "$OUT" "; no table 'runs'; refusing to use it"
+expect_exit 2 "$SWAVBENCH" db --db "$WORK/meta.sqlite" runs
+expect_in "$OUT" "not a swavbench database"
+expect_exit 2 "$SWAVBENCH" db merge "$WORK/merged.sqlite" "$WORK/meta.sqlite"
+expect_in "$OUT" "not a swavbench database"
+cmp "$WORK/meta.sqlite" "$WORK/meta.before" || fail "a refused database with a meta table was modified"
 echo "bad_input: ok"

@@ -433,6 +433,29 @@ TEST_F(LuaRuntimeTest, FinalizersAreRefusedAndOtherMetatablesWork) {
   EXPECT_EQ(driver_.log_lines, std::vector<std::string>{"7"});
 }
 
+// Every refusal names the script's line, also those the base library raises from inside the
+// sandbox's wrappers (before, "cannot change a protected metatable" named nothing).
+TEST_F(LuaRuntimeTest, ABaseLibraryErrorInsideASandboxWrapperNamesTheScriptsLine) {
+  std::string path = write_script("protected.lua",
+                                  "local t = setmetatable({}, { __metatable = 'locked' })\n"
+                                  "bench.log(getmetatable(t))\n"
+                                  "setmetatable(t, {})\n");
+  std::string message = input_error_of(path);
+  EXPECT_NE(message.find(path + ":3: cannot change a protected metatable"), std::string::npos)
+      << message;
+  EXPECT_EQ(driver_.log_lines, std::vector<std::string>{"locked"});
+  path = write_script("os.lua", "\nsetmetatable(os, nil)\n");
+  message = input_error_of(path);
+  EXPECT_NE(message.find(path + ":2: cannot change a protected metatable"), std::string::npos)
+      << message;
+  // A pcall in the script still catches it, with the line.
+  path = write_script("caught.lua",
+                      "local ok, err = pcall(setmetatable, os, {})\n"
+                      "bench.log(tostring(ok) .. ' ' .. err)\n");
+  EXPECT_NO_THROW(run_lua_file(path, driver_));
+  EXPECT_EQ(driver_.log_lines.back(), "false cannot change a protected metatable");
+}
+
 // A C call that never returns to Lua (exponential backtracking in string.find) cannot be
 // stopped by a hook: the watchdog ends the process with exit 2 and the line.
 TEST_F(LuaRuntimeTest, WatchdogStopsAPatternThatNeverReturns) {
