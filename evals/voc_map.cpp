@@ -180,15 +180,16 @@ ApResult voc_ap_for_class(const std::vector<VocAnnotation>& ground_truth,
     int best = -1;
     for (size_t j = 0; j < image.boxes.size(); ++j) {
       const VocObject& gt = *image.boxes[j];
-      const double ix0 = std::max<double>(det.xmin, gt.xmin);
-      const double iy0 = std::max<double>(det.ymin, gt.ymin);
-      const double ix1 = std::min<double>(det.xmax, gt.xmax);
-      const double iy1 = std::min<double>(det.ymax, gt.ymax);
+      const double ix0 = std::max(det.xmin, gt.xmin);
+      const double iy0 = std::max(det.ymin, gt.ymin);
+      const double ix1 = std::min(det.xmax, gt.xmax);
+      const double iy1 = std::min(det.ymax, gt.ymax);
+      // VOCevaldet.m's arithmetic, operation for operation in double (the order decides which
+      // side of 0.5 a boundary case lands on): iw, ih; ua = det area + gt area - iw * ih.
       const double iw = ix1 - ix0 + 1, ih = iy1 - iy0 + 1;
       if (iw <= 0 || ih <= 0) continue;
-      const double uni = (double{det.xmax} - det.xmin + 1) * (double{det.ymax} - det.ymin + 1) +
-                         (double{gt.xmax} - gt.xmin + 1) * (double{gt.ymax} - gt.ymin + 1) -
-                         iw * ih;
+      const double uni = (det.xmax - det.xmin + 1) * (det.ymax - det.ymin + 1) +
+                         (gt.xmax - gt.xmin + 1) * (gt.ymax - gt.ymin + 1) - iw * ih;
       const double iou = iw * ih / uni;
       if (iou > best_iou) {
         best_iou = iou;

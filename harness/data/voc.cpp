@@ -50,12 +50,12 @@ bool parse_long(const std::string& text, long* value) {
   return errno == 0 && end == t.c_str() + t.size();
 }
 
-bool parse_float(const std::string& text, float* value) {
+bool parse_double(const std::string& text, double* value) {
   const std::string t = trim(text);
   if (t.empty()) return false;
   char* end = nullptr;
   errno = 0;
-  *value = std::strtof(t.c_str(), &end);
+  *value = std::strtod(t.c_str(), &end);
   return errno == 0 && end == t.c_str() + t.size() && std::isfinite(*value);
 }
 
@@ -219,11 +219,11 @@ VocAnnotation read_voc_annotation(const std::string& xml_path,
     box.truncated = optional_flag(object, "truncated", xml_path, named + " ");
     const pugi::xml_node bndbox = object.child("bndbox");
     SB_INPUT_CHECK(bndbox, "{}: {} has no <bndbox> element", xml_path, named);
-    const std::pair<const char*, float*> coords[] = {
+    const std::pair<const char*, double*> coords[] = {
         {"xmin", &box.xmin}, {"ymin", &box.ymin}, {"xmax", &box.xmax}, {"ymax", &box.ymax}};
     for (const auto& [name, value] : coords) {
       const std::string text = required_text(bndbox, name, xml_path, named + " <bndbox>");
-      SB_INPUT_CHECK(parse_float(text, value), "{}: {} <bndbox><{}> is '{}', not a number",
+      SB_INPUT_CHECK(parse_double(text, value), "{}: {} <bndbox><{}> is '{}', not a number",
                      xml_path, named, name, text);
     }
     SB_INPUT_CHECK(box.xmin >= 1 && box.ymin >= 1 && box.xmax <= annotation.width &&
@@ -426,10 +426,10 @@ FashionVocScene compose_fashion_voc_scene(const std::vector<FashionVocItem>& ite
     VocObject box;
     box.name = names[items[i].label];
     // 0-based inclusive pixel indices -> VOC's 1-based inclusive coordinates.
-    box.xmin = static_cast<float>(extent.x0 + 1);
-    box.ymin = static_cast<float>(extent.y0 + 1);
-    box.xmax = static_cast<float>(extent.x1 + 1);
-    box.ymax = static_cast<float>(extent.y1 + 1);
+    box.xmin = static_cast<double>(extent.x0 + 1);
+    box.ymin = static_cast<double>(extent.y0 + 1);
+    box.xmax = static_cast<double>(extent.x1 + 1);
+    box.ymax = static_cast<double>(extent.y1 + 1);
     box.difficult = static_cast<double>(visible[i]) <
                     kFashionVocDifficultVisible * static_cast<double>(extent.area);
     scene.objects.push_back(std::move(box));

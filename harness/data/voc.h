@@ -25,7 +25,10 @@ namespace swavbench {
 
 struct VocObject {
   std::string name;
-  float xmin = 0, ymin = 0, xmax = 0, ymax = 0;  // 1-based, inclusive
+  // 1-based, inclusive. Double, as the devkit reads them (MATLAB doubles): a box at exactly
+  // IoU 0.5 with decimal coordinates (6.4, 14.375) is a match in double arithmetic and can fall
+  // on either side of 0.5 in float.
+  double xmin = 0, ymin = 0, xmax = 0, ymax = 0;
   bool difficult = false;
   bool truncated = false;
 };

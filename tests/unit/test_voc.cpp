@@ -15,6 +15,7 @@
 
 #include "evals/voc_map.h"
 #include "harness/core/check.h"
+#include "harness/core/provenance.h"
 #include "harness/data/voc.h"
 
 namespace swavbench {
@@ -191,7 +192,7 @@ TEST_F(VocTest, ImageSetErrors) {
 
 // ---- VOC07 AP ---------------------------------------------------------------------------------
 
-VocObject gt_box(const std::string& name, float x0, float y0, float x1, float y1,
+VocObject gt_box(const std::string& name, double x0, double y0, double x1, double y1,
                  bool difficult = false) {
   VocObject o;
   o.name = name;
@@ -323,6 +324,37 @@ TEST(VocAp, IouThresholdUsesInclusivePixels) {
   EXPECT_DOUBLE_EQ(voc_ap_for_class(gt, "dog", {det("a", 1, 4, 1, 13, 10)}, 0.6).ap_area, 0.0);
   // An image that is not in the ground truth is an input error, as in the devkit.
   expect_input_error([&] { voc_ap_for_class(gt, "dog", {det("zz", 1, 1, 1, 5, 5)}); }, {"'zz'"});
+}
+
+// Boxes at exactly IoU 1/2 (in rational arithmetic) with decimal coordinates such as 14.375 and
+// 6.4, read from devkit XML and a devkit results file: each is a match exactly when the devkit's
+// double arithmetic says ov >= 0.5, as tests/unit/voc_iou_reference.py computes it from the
+// devkit's formula (independently of voc_map.cpp). Float32 arithmetic disagrees on many of
+// them, which the script counts so that the cases are known to sit on the boundary.
+TEST_F(VocTest, DecimalBoxesAtIouOneHalfFollowTheDevkitsDoubleArithmetic) {
+  const std::string command = fmt::format("{} {}/tests/unit/voc_iou_reference.py {} 2>&1",
+                                          SWAVBENCH_TEST_PYTHON, swavbench_source_dir(), dir_);
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  const nlohmann::json expected = nlohmann::json::parse(read_text(path("expected.json")));
+  ASSERT_GT(expected["float32_disagrees"].get<int>(), 0);
+  const std::map<std::string, std::vector<Detection>> dets =
+      read_devkit_detections(dir_, "test", {"dog"});
+  std::map<std::string, const Detection*> det_of;
+  for (const Detection& d : dets.at("dog")) det_of[d.image_id] = &d;
+  int matches = 0, misses = 0;
+  for (const auto& [id, want] : expected["cases"].items()) {
+    const VocAnnotation gt = read_voc_annotation(path("Annotations/" + id + ".xml"));
+    ASSERT_EQ(det_of.count(id), 1u) << id;
+    const ApResult r = voc_ap_for_class({gt}, "dog", {*det_of[id]});
+    const bool match = want["match"].get<bool>();
+    EXPECT_EQ(r.true_positives, match ? 1 : 0)
+        << id << ": gt " << want["gt"].dump() << ", detection " << want["det"].dump()
+        << ", the devkit's overlap " << want["overlap"].get<double>();
+    (match ? matches : misses)++;
+  }
+  // Both sides of the boundary occur.
+  EXPECT_GT(matches, 0);
+  EXPECT_GT(misses, 0);
 }
 
 TEST(VocAp, ClassificationHandCase) {
