@@ -15,6 +15,7 @@
 #include "harness/core/provenance.h"
 #include "harness/core/run_dir.h"
 #include "harness/core/text.h"
+#include "harness/experiment/evaluator.h"
 #include "harness/store/store.h"
 #include "harness/train/export.h"
 #include "harness/train/trainer.h"
@@ -60,22 +61,11 @@ int do_export(const ExportArgs& args) {
                  row.id, row.hash, row.status);
   const std::string where = fmt::format("run #{} [{}]", row.id, row.hash);
   const RunConfig config = resolve_config(json::parse(row.config_json), json::object(), where);
-  std::string recorded_digest, recorded_checkpoint;
-  for (const ArtifactRow& a : store.artifacts(row.id)) {
-    if (a.kind == "weights") recorded_digest = a.sha256;
-    if (a.kind == "checkpoint") recorded_checkpoint = a.path;
-  }
-  const RunDir run_dir =
-      RunDir::for_reading(RunDir::runs_dir_for_db(args.db), row.hash, recorded_checkpoint);
-  std::unique_ptr<Method> method = load_trained_method(config, run_dir.path(), torch::kCPU);
-
-  // The checkpoint must still hold the weights that were evaluated: the digest recorded when the
-  // run finished against the digest of what was just loaded.
-  const std::string loaded_digest = weights_digest(method->module());
-  SB_INPUT_CHECK(recorded_digest.empty() || recorded_digest == loaded_digest,
-                 "export: {} holds weights with digest {}, but {} recorded {} when it finished: "
-                 "the checkpoint was replaced or damaged; retrain with `swavbench run --force`",
-                 run_dir.checkpoint_path(), loaded_digest, where, recorded_digest);
+  // The checkpoint must still hold the weights that were evaluated.
+  std::string loaded_digest;
+  std::unique_ptr<Method> method =
+      load_recorded_model(store, row, config, RunDir::runs_dir_for_db(args.db), load_trained_method,
+                          torch::kCPU, "export", &loaded_digest);
 
   const NamedTensors entries = export_entries(*method, format);
   save_for_python(entries, args.out);

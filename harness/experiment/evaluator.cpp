@@ -18,6 +18,27 @@ std::string protocol_of(const std::string& stored_name) {
 Evaluator::Evaluator(Store& store, std::string runs_dir, EvalObserver& observer, MethodLoader load)
     : store_(store), runs_dir_(std::move(runs_dir)), observer_(observer), load_(std::move(load)) {}
 
+std::unique_ptr<Method> load_recorded_model(Store& store, const RunRow& run,
+                                            const RunConfig& config, const std::string& runs_dir,
+                                            const MethodLoader& load, torch::Device device,
+                                            const std::string& who, std::string* loaded_digest) {
+  std::string recorded_digest, recorded_checkpoint;
+  for (const ArtifactRow& a : store.artifacts(run.id)) {
+    if (a.kind == "weights") recorded_digest = a.sha256;
+    if (a.kind == "checkpoint") recorded_checkpoint = a.path;
+  }
+  const RunDir folder = RunDir::for_reading(runs_dir, run.hash, recorded_checkpoint);
+  std::unique_ptr<Method> method = load(config, folder.path(), device);
+  const std::string digest = weights_digest(method->module());
+  SB_INPUT_CHECK(recorded_digest.empty() || recorded_digest == digest,
+                 "{}: {} holds weights with digest {}, but run #{} [{}] recorded {} when it "
+                 "finished: the checkpoint was replaced or damaged; retrain with `swavbench run "
+                 "--force`",
+                 who, folder.checkpoint_path(), digest, run.id, run.hash, recorded_digest);
+  if (loaded_digest != nullptr) *loaded_digest = digest;
+  return method;
+}
+
 json Evaluator::evaluate(const RunRow& run, const std::map<std::string, json>& protocols,
                          const std::string& where) {
   SB_INPUT_CHECK(run.status == kStatusDone,
@@ -47,11 +68,7 @@ json Evaluator::evaluate(const RunRow& run, const std::map<std::string, json>& p
       // Loaded once, and only when a protocol has to run: a call that reuses every result needs
       // neither the checkpoint nor the run's device.
       device = resolve_device(config.device);
-      std::string recorded_checkpoint;
-      for (const ArtifactRow& a : store_.artifacts(run.id))
-        if (a.kind == "checkpoint") recorded_checkpoint = a.path;
-      method = load_(config, RunDir::for_reading(runs_dir_, run.hash, recorded_checkpoint).path(),
-                     *device);
+      method = load_recorded_model(store_, run, config, runs_dir_, load_, *device, where);
       // Evaluations run in float32, also for a float64 reference run (see RunConfig::precision).
       method->module().to(torch::kFloat32);
       features = std::make_unique<FeatureCache>(config, method->backbone(), *device);

@@ -36,6 +36,17 @@ class EvalObserver {
 using MethodLoader = std::function<std::unique_ptr<Method>(
     const RunConfig& config, const std::string& run_dir, torch::Device device)>;
 
+// A finished run's trained model as its database recorded it: the checkpoint RunDir::for_reading
+// finds (the database's own runs folder, the path it recorded, the shared folder of databases
+// written before), loaded by `load`, its weights checked against the digest recorded when the run
+// finished. Different weights are an InputError naming `who`, the file and both digests: they
+// are not the weights the run's results describe.
+std::unique_ptr<Method> load_recorded_model(Store& store, const RunRow& run,
+                                            const RunConfig& config, const std::string& runs_dir,
+                                            const MethodLoader& load, torch::Device device,
+                                            const std::string& who,
+                                            std::string* loaded_digest = nullptr);
+
 class Evaluator {
  public:
   Evaluator(Store& store, std::string runs_dir, EvalObserver& observer, MethodLoader load);

@@ -45,6 +45,24 @@ expect_in "$(sqlite3 "$WORK/a.sqlite" "select path from artifacts where kind = '
 export_matches "$WORK/a.sqlite"
 export_matches "$WORK/b.sqlite"
 
+# Weights that are not the ones a database recorded are refused by export and by bench.eval
+# alike, naming the file and both digests (here the recorded digest is changed instead).
+cp "$WORK/b.sqlite" "$WORK/tampered.sqlite"
+mkdir -p "$WORK/runs/tampered.sqlite" && cp -r "$WORK/runs/b.sqlite/$hash" "$WORK/runs/tampered.sqlite/"
+sqlite3 "$WORK/tampered.sqlite" "update artifacts set sha256 = '00c0ffee' where kind = 'weights'"
+expect_exit 2 "$SWAVBENCH" export 1 --db "$WORK/tampered.sqlite" --out "$WORK/t.pt"
+expect_in "$OUT" "export: $WORK/runs/tampered.sqlite/$hash/checkpoint.pt holds weights with digest"
+expect_in "$OUT" "recorded 00c0ffee when it finished: the checkpoint was replaced or damaged"
+cat > eval.lua <<'LUA'
+local run = bench.pretrain{ method = "swav", subset = 256, batch_size = 128, epochs = 2, seed = 3,
+                            knn_every = 0, freeze_prototypes_iters = 2, label = "shared config" }
+bench.eval(run, { knn = { k = { 20 }, train_subset = 500, test_subset = 200 } })
+LUA
+expect_exit 2 "$SWAVBENCH" run eval.lua --db "$WORK/tampered.sqlite"
+expect_in "$OUT" "eval.lua:3: $WORK/runs/tampered.sqlite/$hash/checkpoint.pt holds weights with digest"
+[ "$(sqlite3 "$WORK/tampered.sqlite" "select count(*) from evals")" = 0 ] || fail "weights that are not the run's were evaluated"
+expect_exit 0 "$SWAVBENCH" run eval.lua --db "$WORK/b.sqlite"  # the intact one evaluates
+
 # 2. Two processes, the same config, two databases, side by side: both finish, both intact.
 "$SWAVBENCH" run long.lua --db "$WORK/c.sqlite" > c.log 2>&1 &
 c_pid=$!
