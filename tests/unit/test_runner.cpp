@@ -21,6 +21,7 @@
 #include "harness/experiment/jobs.h"
 #include "harness/experiment/runner.h"
 #include "harness/train/method.h"
+#include "harness/train/trainer.h"
 #include "tests/unit/thread_collective.h"
 
 namespace swavbench {
@@ -416,6 +417,23 @@ class EvaluatorTest : public RunnerTest {
   void SetUp() override {
     counted_runs = 0;
     run_ = runner().pretrain(request(1)).run;
+    // The fake trainer records a made-up digest; the run's recorded weights are those the
+    // loader below returns, as a real run's are its checkpoint's.
+    record_weights_digest(weights_digest(load_model()->module()));
+  }
+  std::unique_ptr<Method> load_model() {
+    torch::manual_seed(7);  // the same "trained" weights every time
+    const RunConfig config =
+        resolve_config(nlohmann::json::parse(run_.config_json), nlohmann::json::object(), "test");
+    MethodContext ctx{config, 10, 1, torch::kCPU, local_collective()};
+    return make_method(config.method, ctx);
+  }
+  void record_weights_digest(const std::string& digest) {
+    for (ArtifactRow a : store_.artifacts(run_.id)) {
+      if (a.kind != "weights") continue;
+      a.sha256 = digest;
+      store_.add_artifact(a);
+    }
   }
   std::map<std::string, nlohmann::json> protocols(std::map<std::string, nlohmann::json> given) {
     std::map<std::string, nlohmann::json> merged;
@@ -424,14 +442,12 @@ class EvaluatorTest : public RunnerTest {
     return merged;
   }
   nlohmann::json evaluate(const std::map<std::string, nlohmann::json>& given) {
-    Evaluator evaluator(
-        store_, runs_dir_, eval_observer_,
-        [this](const RunConfig& config, const std::string& run_dir, torch::Device device) {
-          ++loads_;
-          loaded_from_ = run_dir;
-          MethodContext ctx{config, 10, 1, device, local_collective()};
-          return make_method(config.method, ctx);
-        });
+    Evaluator evaluator(store_, runs_dir_, eval_observer_,
+                        [this](const RunConfig&, const std::string& run_dir, torch::Device) {
+                          ++loads_;
+                          loaded_from_ = run_dir;
+                          return load_model();
+                        });
     return evaluator.evaluate(*store_.run_by_id(run_.id), protocols(given), "test.lua:9");
   }
 
@@ -482,6 +498,26 @@ TEST_F(EvaluatorTest, ADivergedProtocolIsOneDivergedRowWithItsReasonNotANumber) 
             "the loss became NaN at epoch 1");
   // Reused as diverged, with its reason.
   EXPECT_EQ(evaluate({{"diverging", nlohmann::json::object()}}), results);
+}
+
+// Weights that are not those the run recorded when it finished are not evaluated: the results
+// would describe another model.
+TEST_F(EvaluatorTest, WeightsThatAreNotTheRunsRecordedOnesAreRefusedBeforeAnythingRuns) {
+  record_weights_digest("00c0ffee");
+  try {
+    evaluate({{"counted", nlohmann::json::object()}});
+    FAIL() << "other weights must be refused";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(fmt::format(
+                  "test.lua:9: {}/checkpoint.pt holds weights with digest {}, but run #1 [{}] "
+                  "recorded 00c0ffee when it finished: the checkpoint was replaced or damaged",
+                  RunDir(runs_dir_, run_.hash).path(), weights_digest(load_model()->module()),
+                  run_.hash)),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(counted_runs, 0);
+  EXPECT_TRUE(store_.evals_for(run_.id, "counted").empty());
 }
 
 TEST_F(EvaluatorTest, ARunThatIsNotCompleteIsRefusedBeforeAnythingRuns) {
