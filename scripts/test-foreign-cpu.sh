@@ -4,9 +4,10 @@
 # watching one machine's output breaks on the next CPU, which runs other kernels; LibTorch and
 # its libraries let a machine run those kernels on purpose:
 #   ATEN_CPU_CAPABILITY  ATen's vectorised kernels: default (no vectors) | avx2 | avx512
-#   DNNL_MAX_CPU_ISA     oneDNN's convolutions: SSE41 | AVX | AVX2 | AVX512_CORE | ...; with
-#                        less than AVX512_CORE_BF16 there is no oneDNN bf16 convolution and ATen's
-#                        own bf16 path runs, as on a CPU without bf16 instructions (a Zen 1-3)
+#   DNNL_MAX_CPU_ISA     oneDNN's convolutions: SSE41 | AVX | AVX2 | AVX512_CORE | ...; below
+#                        AVX512_CORE_BF16 oneDNN has no bf16 convolution, yet ATen on an AVX-512
+#                        CPU still asks it for one, so the bf16 tests turn oneDNN off and take
+#                        ATen's own bf16 path, as a CPU without AVX-512 does (test_cpu_bf16.cpp)
 #   OPENBLAS_CORETYPE    OpenBLAS's GEMM kernels: Prescott (SSE3) | Haswell (AVX2, also what a
 #                        Zen runs) | SkylakeX | Cooperlake
 #   OMP_NUM_THREADS      the thread count, which changes every parallel reduction's order
