@@ -492,6 +492,20 @@ int run_cli(int argc, char** argv) {
   make_folder->add_option("--quality", folder.quality, "JPEG quality")->capture_default_str();
   make_folder->add_option("--seed", folder.seed, "scene seed")->capture_default_str();
 
+  SampleGridOptions grid;
+  CLI::App* sample_grid_cmd = data->add_subcommand(
+      "sample-grid", "write a PNG of a dataset's images, one column per class");
+  sample_grid_cmd->add_option("--dataset", grid.dataset, "dataset name")->capture_default_str();
+  sample_grid_cmd->add_option("--data-path", grid.data_path, "dataset location ('' = default)");
+  sample_grid_cmd->add_option("--split", grid.split, "train, val (fashion-scenes) or test")
+      ->capture_default_str();
+  sample_grid_cmd->add_option("--load-size", grid.load_size, "as the config key load_size")
+      ->capture_default_str();
+  sample_grid_cmd->add_option("--per-class", grid.per_class, "images per class")
+      ->capture_default_str();
+  sample_grid_cmd->add_option("--scale", grid.scale, "upscaling factor")->capture_default_str();
+  sample_grid_cmd->add_option("--out", grid.out, "PNG file")->required();
+
   // Subcommands defined in their own files (app/*_command.cpp).
   std::vector<Subcommand> subcommands = {
       add_bench_command(app),
@@ -535,6 +549,7 @@ int run_cli(int argc, char** argv) {
     if (*make_voc) return run_make_voc(voc_out, voc_seed, voc_train, voc_test);
     if (*voc_eval) return run_voc_eval(voc_root, voc_split, voc_detections, voc_format);
     if (*make_folder) return run_make_imagefolder(folder);
+    if (*sample_grid_cmd) return run_sample_grid(grid);
     if (*db_export) {
       Store store(db, StoreAccess::kReadOnly);
       std::cout << store.export_csv();

@@ -6,6 +6,7 @@
 
 #include "evals/voc_map.h"
 #include "harness/core/check.h"
+#include "harness/data/sources.h"
 #include "harness/data/voc.h"
 
 namespace swavbench {
@@ -56,6 +57,16 @@ int run_make_imagefolder(const MakeImageFolderOptions& options) {
       "{:.1f} MB\n",
       options.classes, options.size, options.size, options.seed, options.out, result.train_images,
       result.val_images, static_cast<double>(result.bytes) / 1e6);
+  return 0;
+}
+
+int run_sample_grid(const SampleGridOptions& o) {
+  const auto dataset = open_dataset(o.dataset, o.data_path, o.split, o.load_size);
+  const ImageU8 grid = sample_grid(*dataset, o.per_class, o.scale);
+  write_png(o.out, grid);
+  fmt::print("wrote {} ({}x{} px): {} of {} ({} images, {} classes), {} per class\n", o.out,
+             grid.width, grid.height, o.split, o.dataset, dataset->size(), dataset->num_classes(),
+             o.per_class);
   return 0;
 }
 

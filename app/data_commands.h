@@ -4,6 +4,7 @@
 //   swavbench data voc-eval --root DIR --split test --detections DIR [--format md|json|csv]
 //                                                                      -> run_voc_eval
 //   swavbench data make-imagefolder --out DIR [--classes ... --size N] -> run_make_imagefolder
+//   swavbench data sample-grid --dataset NAME --out FILE.png [...]     -> run_sample_grid
 //
 // Both return 0 on success and throw InputError on bad input (exit code 2).
 #pragma once
@@ -27,5 +28,12 @@ int run_voc_eval(const std::string& root, const std::string& split,
 
 // Writes the generated ImageFolder tree (make_imagefolder) and prints its counts and size.
 int run_make_imagefolder(const MakeImageFolderOptions& options);
+
+// Writes a PNG contact sheet of a dataset's split (sample_grid: a column per class).
+struct SampleGridOptions {
+  std::string dataset = "fashion-scenes", data_path, split = "train", out;
+  int load_size = 0, per_class = 6, scale = 2;
+};
+int run_sample_grid(const SampleGridOptions& options);
 
 }  // namespace swavbench

@@ -351,6 +351,12 @@ json RunDriver::eval(const json& run, const json& spec, const std::string& where
   std::map<std::string, json> merged;
   for (auto it = protocols.begin(); it != protocols.end(); ++it) {
     const EvalProtocol& p = find_eval(protocol_of(it.key()), where);
+    const MethodSpec* method = find_method_spec(run.value("method", std::string()));
+    SB_INPUT_CHECK(!method || !method->pixel_features || p.frozen_features,
+                   "{}: protocol '{}' trains or fine-tunes a network, and run [{}] is the '{}' "
+                   "control, which has none; score it with the frozen-feature protocols (knn, "
+                   "linear_fast, lowshot)",
+                   where, p.name, run.value("hash", std::string()), method ? method->name : "");
     merged[it.key()] = merge_eval_options(p, it.value(), where);
   }
   if (elsewhere) {

@@ -45,8 +45,9 @@ EvalProtocol knn_protocol() {
     const auto& o = ctx.options;
     const Features& train =
         ctx.features.get("train", o["train_subset"].get<int64_t>(), o["crop"].get<int>());
+    const std::string test_split = eval_test_split(ctx.config, o, "knn");
     const Features& test =
-        ctx.features.get("test", o["test_subset"].get<int64_t>(), o["crop"].get<int>());
+        ctx.features.get(test_split, o["test_subset"].get<int64_t>(), o["crop"].get<int>());
     const int64_t classes = ctx.features.num_classes();
     EvalResult result;
     std::vector<int64_t> ks;
@@ -64,13 +65,13 @@ EvalProtocol knn_protocol() {
     const int resize = transform.resize, crop = transform.crop;
     result.card = {{"protocol", "knn"},
                    {"train_split", "train"},
-                   {"test_split", "test"},
+                   {"test_split", test_split},
                    {"n_train", train.labels.size(0)},
                    {"n_test", test.labels.size(0)},
                    {"k", ks},
                    {"temperature", o["temperature"]},
                    {"similarity", "cosine"},
-                   {"features", "global average pool, backbone in eval mode"},
+                   {"features", ctx.features.description()},
                    {"transform", fmt::format("resize {} + centre crop {}", resize, crop)},
                    {"resolution", transform.rule},
                    {"selection", "single evaluation (no epochs)"}};

@@ -62,8 +62,9 @@ EvalProtocol linear_fast_protocol() {
     const auto& o = ctx.options;
     const Features& train =
         ctx.features.get("train", o["train_subset"].get<int64_t>(), o["crop"].get<int>());
+    const std::string test_split = eval_test_split(ctx.config, o, "linear_fast");
     const Features& test =
-        ctx.features.get("test", o["test_subset"].get<int64_t>(), o["crop"].get<int>());
+        ctx.features.get(test_split, o["test_subset"].get<int64_t>(), o["crop"].get<int>());
     const int64_t classes = ctx.features.num_classes();
     LinearProbeOptions opts;
     opts.epochs = o["epochs"].get<int>();
@@ -79,7 +80,7 @@ EvalProtocol linear_fast_protocol() {
     const int resize = transform.resize, crop = transform.crop;
     result.card = {{"protocol", "linear_fast"},
                    {"train_split", "train"},
-                   {"test_split", "test"},
+                   {"test_split", test_split},
                    {"n_train", train.labels.size(0)},
                    {"n_test", test.labels.size(0)},
                    {"epochs", opts.epochs},
@@ -89,6 +90,7 @@ EvalProtocol linear_fast_protocol() {
                    {"weight_decay", opts.weight_decay},
                    {"init", "N(0, 0.01)"},
                    {"normalisation", "features standardised with the training mean and std"},
+                   {"features", ctx.features.description()},
                    {"augmentation", "none (cached features)"},
                    {"transform", fmt::format("resize {} + centre crop {}", resize, crop)},
                    {"resolution", transform.rule},
@@ -105,6 +107,7 @@ EvalProtocol linear_fast_protocol() {
 void register_evals() {
   register_eval(knn_protocol());
   register_eval(linear_fast_protocol());
+  register_eval(lowshot_protocol());    // low-shot logistic regression (evals/lowshot.cpp)
   register_eval(linear_protocol());     // the paper's linear evaluation (evals/linear.cpp)
   register_eval(semisup_protocol());    // the paper's 1% / 10% fine-tuning (evals/semisup.cpp)
   register_eval(voc07_svm_protocol());  // VOC07 linear SVMs (evals/voc07_svm.cpp)

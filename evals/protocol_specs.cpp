@@ -15,13 +15,13 @@ std::map<std::string, OptionRange> linear_probe_ranges() {
 ProtocolSpec knn_protocol_spec() {
   ProtocolSpec p;
   p.name = "knn";
+  p.frozen_features = true;
   p.display_name = "kNN";
   p.doc = "weighted kNN on frozen L2-normalised features (cosine, exp(sim/T) votes)";
-  p.default_options = {{"k", {20, 200}},
-                       {"temperature", 0.07},
-                       {"train_subset", 0},
-                       {"test_subset", 0},
-                       {"crop", 0}};  // 0: the dataset's native resolution (eval_transform)
+  p.default_options = {
+      {"k", {20, 200}},   {"temperature", 0.07},  {"train_subset", 0},
+      {"test_subset", 0}, {"test_split", "test"},  // "val": the validation split, for selection
+      {"crop", 0}};  // 0: the dataset's native resolution (eval_transform)
   p.ranges = {{"k", {1, true}},
               {"temperature", {0, false}},
               {"train_subset", {0, true}},
@@ -33,13 +33,41 @@ ProtocolSpec knn_protocol_spec() {
 ProtocolSpec linear_fast_protocol_spec() {
   ProtocolSpec p;
   p.name = "linear_fast";
+  p.frozen_features = true;
   p.display_name = "linear probe (fast)";
   p.doc = "linear probe on cached frozen features (standardised; Adam); not the paper's protocol";
   p.default_options = {
       {"epochs", 30},        {"lr", 1e-3},        {"batch_size", 256},
       {"weight_decay", 0.0}, {"train_subset", 0}, {"test_subset", 0},
-      {"seed", 0},           {"crop", 0}};  // 0: the dataset's native resolution (eval_transform)
+      {"seed", 0},           {"crop", 0},  // 0: the dataset's native resolution (eval_transform)
+      {"test_split", "test"}};             // "val": the validation split, for selection
   p.ranges = linear_probe_ranges();
+  return p;
+}
+
+ProtocolSpec lowshot_protocol_spec() {
+  ProtocolSpec p;
+  p.name = "lowshot";
+  p.frozen_features = true;
+  p.display_name = "low-shot linear";
+  p.doc =
+      "logistic regression on frozen standardised features with k labels per class, mean over "
+      "label draws; L2 strength chosen on a selection set carved from the training split";
+  p.default_options = {{"shots", {10, 100, 0}},  // per class; 0: every label
+                       {"draws", 5},
+                       {"l2", {1e-4, 1e-3, 1e-2, 1e-1, 1.0}},
+                       {"val_images", 1000},  // the selection set, from the training split
+                       {"train_subset", 10000},
+                       {"test_subset", 0},
+                       {"test_split", "test"},  // "val": the validation split, for selection
+                       {"seed", 0},
+                       {"max_iterations", 200},
+                       {"crop", 0}};  // 0: the dataset's native resolution (eval_transform)
+  p.ranges = {{"shots", {0, true}},        {"draws", {1, true, 100}},
+              {"l2", {0, false}},          {"val_images", {1, true}},
+              {"train_subset", {0, true}}, {"test_subset", {0, true}},
+              {"seed", {0, true}},         {"max_iterations", {1, true, 100000}},
+              {"crop", {0, true}}};
   return p;
 }
 
@@ -134,8 +162,9 @@ ProtocolSpec voc_det_protocol_spec() {
 }
 
 std::vector<ProtocolSpec> builtin_protocol_specs() {
-  return {knn_protocol_spec(),     linear_fast_protocol_spec(), linear_protocol_spec(),
-          semisup_protocol_spec(), voc07_svm_protocol_spec(),   voc_det_protocol_spec()};
+  return {knn_protocol_spec(),    linear_fast_protocol_spec(), lowshot_protocol_spec(),
+          linear_protocol_spec(), semisup_protocol_spec(),     voc07_svm_protocol_spec(),
+          voc_det_protocol_spec()};
 }
 
 }  // namespace swavbench

@@ -12,6 +12,7 @@ namespace swavbench {
 
 ProtocolSpec knn_protocol_spec();
 ProtocolSpec linear_fast_protocol_spec();
+ProtocolSpec lowshot_protocol_spec();
 ProtocolSpec linear_protocol_spec();
 ProtocolSpec semisup_protocol_spec();
 ProtocolSpec voc07_svm_protocol_spec();

@@ -30,6 +30,7 @@ test_packages=(
   sqlite3                     # the integration tests read the database with it
   python3-torch               # independent float64 references run by the tests
   python3-torchvision         # the ResNet key-name and export tests load into torchvision itself
+  python3-sklearn             # the low-shot probe is checked against its LogisticRegression
   clang-format
   clang libclang-rt-14-dev    # the sanitizer build: ASan + UBSan, libFuzzer (scripts/test-sanitize.sh)
   chromium                    # the report test renders the HTML page headless

@@ -5,6 +5,10 @@
 --
 --   swavbench run ablation_crops.lua                        -- profile quick (6-20 min on 2 cores)
 --   swavbench run ablation_crops.lua --set profile=full     -- all of Fashion-MNIST
+--   swavbench run ablation_crops.lua --set profile=scenes   -- Fashion-MNIST scenes (32 px RGB;
+--       low-shot probes and the raw-pixel control; being calibrated, see docs/scenes-exploration.md)
+--   swavbench run ablation_crops.lua --set profile=scenes --set seed_base=100 --set eval_split=val
+--       (choosing a setting: seeds the suite does not use, scored on the validation split)
 --   swavbench run ablation_crops.lua --set profile=imagenet --set data_path=/data/imagenet
 --   swavbench run ablation_crops.lua --set seeds=1 --set epochs=1 --set subset=512
 --   (CI size; the tests also pass --set eval_train_images=2000 --set eval_test_images=500)
@@ -15,6 +19,10 @@
 
 local profile = bench.param("profile", "quick")
 local seeds = bench.param("seeds", 3)
+-- The first seed: the suite's verdicts come from seeds 0, 1, ...; exploration uses 100 and up.
+local seed_base = bench.param("seed_base", 0)
+-- "val" scores on the validation split (fashion-scenes has one), for choosing settings.
+local eval_split = bench.param("eval_split", "test")
 local eval_train = bench.param("eval_train_images", 10000)
 local eval_test = bench.param("eval_test_images", 2000)
 
@@ -34,6 +42,22 @@ local profiles = {
     evals = { knn = { k = { 20, 200 }, train_subset = eval_train, test_subset = eval_test },
               linear_fast = { train_subset = eval_train, test_subset = eval_test } },
   },
+  -- Fashion-MNIST scenes (harness/data/scenes.h): a tinted garment at a random scale and place
+  -- over clutter, 32 px. 2 crops of the whole 32 px vs 2 x 22 + 4 x 14 (160/224, 96/224).
+  -- Scored by kNN and by low-shot logistic regression (10 and 100 labels per class, and all),
+  -- with the raw-pixel control beside the random-init one.
+  scenes = {
+    common = { dataset = "fashion-scenes", subset = 8192, epochs = 3, batch_size = 64,
+               freeze_prototypes_epochs = 0.5, knn_every = 0 },
+    two = { { count = 2, size = 32, min_scale = 0.08, max_scale = 1.0 } },
+    multi = { { count = 2, size = 22, min_scale = 0.14, max_scale = 1.0 },
+              { count = 4, size = 14, min_scale = 0.05, max_scale = 0.14 } },
+    evals = { knn = { k = { 20, 200 }, train_subset = eval_train, test_subset = eval_test,
+                      test_split = eval_split },
+              lowshot = { train_subset = eval_train, test_subset = eval_test,
+                          test_split = eval_split } },
+    pixels_control = true,
+  },
   full = {
     common = { dataset = "fashion-mnist", subset = 0, epochs = 20, batch_size = 256,
                freeze_prototypes_epochs = 1 },
@@ -52,7 +76,12 @@ local profiles = {
   },
 }
 local p = profiles[profile]
-if not p then error("unknown profile '" .. tostring(profile) .. "' (quick, full or imagenet)") end
+if not p then
+  error("unknown profile '" .. tostring(profile) .. "' (quick, scenes, full or imagenet)")
+end
+if eval_split ~= "test" and profile ~= "scenes" then
+  error("eval_split = '" .. eval_split .. "' needs profile=scenes (the data with a validation split)")
+end
 
 -- --set methods=swav trains only SwAV (and the control), e.g. for a quick look on a GPU.
 local methods = {}
@@ -60,7 +89,7 @@ for m in tostring(bench.param("methods", "swav,simclr,moco,supervised")):gmatch(
   methods[#methods + 1] = m
 end
 local runs = {}
-for seed = 0, seeds - 1 do
+for seed = seed_base, seed_base + seeds - 1 do
   for _, method in ipairs(methods) do
     for _, setting in ipairs({ { "2 crops", p.two }, { "multi-crop", p.multi } }) do
       local cfg = bench.merge(p.common, {
@@ -77,11 +106,24 @@ for seed = 0, seeds - 1 do
     tags = { "crops" } }))
   bench.eval(control, p.evals)
   runs[#runs + 1] = control
+  if p.pixels_control then
+    -- The raw-pixel control: no network, the features are the pixels (frozen-feature protocols).
+    local pixels = bench.pretrain(bench.merge(p.common, {
+      method = "pixels", seed = seed, label = "raw pixels", crops = p.two, tags = { "crops" } }))
+    bench.eval(pixels, p.evals)
+    runs[#runs + 1] = pixels
+  end
 end
 
+local metrics = { "knn.top1_k20", "knn.top1_k200", "linear_fast.top1_last", "linear_fast.top1_best" }
+if p.evals.lowshot then
+  metrics = { "knn.top1_k20", "knn.top1_k200", "lowshot.top1_k10", "lowshot.top1_k100",
+              "lowshot.top1_all" }
+end
 bench.table {
-  title = "Multi-crop ablation (" .. profile .. "): top-1 %, mean ± std over seeds",
+  title = "Multi-crop ablation (" .. profile .. (eval_split == "val" and ", validation split" or "")
+    .. "): top-1 %, mean ± std over seeds",
   runs = runs,
   by = { "method", "crops" },
-  metrics = { "knn.top1_k20", "knn.top1_k200", "linear_fast.top1_last", "linear_fast.top1_best" },
+  metrics = metrics,
 }

@@ -190,13 +190,15 @@ const std::vector<Binding>& bindings() {
     b.push_back(bind("small_stem", "bool", "3x3 stride-1 stem without max-pool (28-32 px)",
                      &RunConfig::small_stem));
     b.push_back(bind_choice("dataset", "training data", &RunConfig::dataset,
-                            {"fashion-mnist", "cifar10", "imagefolder"}));
+                            {"fashion-mnist", "fashion-scenes", "cifar10", "imagefolder"}));
     b.push_back(
         bind("data_path", "string", "dataset location ('' = default)", &RunConfig::data_path));
     b.push_back(bind("subset", "integer", "class-balanced training subset size (0 = all)",
                      &RunConfig::subset));
-    b.push_back(bind("load_size", "integer", "imagefolder: decode to this square size",
-                     &RunConfig::load_size));
+    b.push_back(bind(
+        "load_size", "integer",
+        "imagefolder: decode to this square size; fashion-scenes: the canvas side (32..64, 0 = 32)",
+        &RunConfig::load_size));
     b.push_back(Binding{
         {"crops", "list of {count, size, min_scale, max_scale}", "multi-crop specification"},
         [](RunConfig& c, const json& v, const std::string& where) {
@@ -449,6 +451,13 @@ void validate_config(const RunConfig& c, const std::string& where) {
   std::string source_what = "imagefolder without load_size";
   if (c.dataset == "fashion-mnist") source_size = 28, source_what = "Fashion-MNIST";
   if (c.dataset == "cifar10") source_size = 32, source_what = "CIFAR-10";
+  if (c.dataset == "fashion-scenes") {
+    SB_INPUT_CHECK(c.load_size == 0 || (c.load_size >= 32 && c.load_size <= 64),
+                   "{}: config key 'load_size' is the fashion-scenes canvas: 0 (32 px) or in "
+                   "[32, 64] pixels, got {}",
+                   where, c.load_size);
+    source_size = c.load_size > 0 ? c.load_size : 32, source_what = "fashion-scenes canvas";
+  }
   if (c.dataset == "imagefolder" && c.load_size > 0)
     source_size = c.load_size, source_what = "imagefolder decoded at load_size";
   for (size_t i = 0; i < c.crops.size(); ++i) {

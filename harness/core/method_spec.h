@@ -34,6 +34,10 @@ struct MethodSpec {
   // The method a config without a `method` key trains (default_method_name, config.h). One
   // method says so: the paper's own.
   bool is_default = false;
+  // A control whose features are the image's pixels (the eval transform's crop, normalised and
+  // flattened) instead of a network's: only protocols on frozen features (kNN, the fast linear
+  // probe, low-shot) can score it.
+  bool pixel_features = false;
 };
 
 // Registering a name again replaces its spec (registration functions may run more than once). A

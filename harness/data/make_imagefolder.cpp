@@ -11,6 +11,7 @@
 #include "harness/core/check.h"
 #include "harness/core/splitmix.h"
 #include "harness/data/dataset.h"
+#include "harness/data/scenes.h"
 
 namespace swavbench {
 namespace {
@@ -20,52 +21,6 @@ namespace fs = std::filesystem;
 constexpr const char* kFashionClassNames[10] = {"t_shirt", "trouser",   "pullover", "dress",
                                                 "coat",    "sandal",    "shirt",    "sneaker",
                                                 "bag",     "ankle_boot"};
-
-double uniform(SplitMix64& rng) { return static_cast<double>(rng.next() >> 11) * 0x1.0p-53; }
-
-uint8_t clamp_byte(double v) { return static_cast<uint8_t>(std::clamp(std::lround(v), 0L, 255L)); }
-
-// One canvas: a bilinear gradient between four random corner colours, the garment upscaled to a
-// random side in [0.4, 0.9] x size at a random place, tinted with a random colour, plus noise.
-ImageU8 compose(const uint8_t* garment, int size, uint64_t image_seed) {
-  SplitMix64 rng(image_seed);
-  double corners[4][3];
-  for (auto& corner : corners)
-    for (double& channel : corner) channel = 40 + 140 * uniform(rng);
-  double tint[3];
-  for (double& channel : tint) channel = 0.35 + 0.65 * uniform(rng);
-  const int side = std::max(8, static_cast<int>(size * (0.4 + 0.5 * uniform(rng))));
-  const int x0 = rng.below_int(size - side + 1);
-  const int y0 = rng.below_int(size - side + 1);
-  const bool flip = rng.below_int(2) == 1;
-
-  ImageU8 small{28, 28, 1, std::vector<uint8_t>(garment, garment + 28 * 28)};
-  const ImageU8 item = resize_bilinear(small, side, side);
-
-  ImageU8 canvas{size, size, 3, std::vector<uint8_t>(static_cast<size_t>(size) * size * 3)};
-  const double inv = 1.0 / std::max(1, size - 1);
-  for (int y = 0; y < size; ++y) {
-    const double fy = y * inv;
-    for (int x = 0; x < size; ++x) {
-      const double fx = x * inv;
-      double alpha = 0;
-      if (y >= y0 && y < y0 + side && x >= x0 && x < x0 + side) {
-        const int ix = flip ? side - 1 - (x - x0) : x - x0;
-        alpha = item.pixels[static_cast<size_t>(y - y0) * side + ix] / 255.0;
-      }
-      const double noise = (uniform(rng) - 0.5) * 16;
-      for (int c = 0; c < 3; ++c) {
-        const double background = (1 - fx) * (1 - fy) * corners[0][c] +
-                                  fx * (1 - fy) * corners[1][c] + (1 - fx) * fy * corners[2][c] +
-                                  fx * fy * corners[3][c];
-        const double foreground = 255 * tint[c];
-        canvas.pixels[(static_cast<size_t>(y) * size + x) * 3 + c] =
-            clamp_byte((1 - alpha) * background + alpha * foreground + noise);
-      }
-    }
-  }
-  return canvas;
-}
 
 }  // namespace
 
@@ -95,6 +50,11 @@ MakeImageFolderResult make_imagefolder(const MakeImageFolderOptions& o) {
   for (const auto& split : splits) {
     if (split.per_class == 0) continue;
     const auto source = load_fashion_mnist(fashion_dir, split.source_split);
+    // Fragments of other garments come from the whole source split, as in fashion-scenes.
+    std::vector<int64_t> pool(static_cast<size_t>(source->size()));
+    for (size_t i = 0; i < pool.size(); ++i) pool[i] = static_cast<int64_t>(i);
+    SceneStyle style;
+    style.canvas = o.size;
     // The first per_class items of each class, in file order: stable across runs and counts.
     std::vector<std::vector<int64_t>> members(o.classes);
     for (int64_t i = 0; i < source->size(); ++i) {
@@ -113,8 +73,8 @@ MakeImageFolderResult make_imagefolder(const MakeImageFolderOptions& o) {
       for (int k = 0; k < split.per_class; ++k) {
         const int64_t index = members[c][k];
         const ImageU8 canvas =
-            compose(source->pixels(index), o.size,
-                    stream_seed(o.seed, split.stream, static_cast<uint64_t>(index)));
+            compose_fashion_scene(*source, pool, index, style,
+                                  stream_seed(o.seed, split.stream, static_cast<uint64_t>(index)));
         const fs::path file = dir / fmt::format("{:06d}.jpg", index);
         write_jpeg(file.string(), canvas, o.quality);
         result.bytes += static_cast<int64_t>(fs::file_size(file));

@@ -2,10 +2,11 @@
 // Fashion-MNIST, for measuring the ImageNet-shaped path (JPEG decode, 224-px multi-crop,
 // ResNet-50) where no ImageNet copy is at hand, and for testing the ImageFolder reader.
 //
-// Each image is one Fashion-MNIST item (its class is the folder) upscaled to a random size and
-// place on a `size` x `size` RGB canvas, tinted, over a smooth random background with noise, so
-// that crops, colour jitter and decoding see natural-image-like content and the classes stay
-// learnable. Deterministic: image k of a split depends only on (seed, split, k).
+// Each image is one Fashion-MNIST scene (harness/data/scenes.h, the generator the
+// `fashion-scenes` dataset uses) on a `size` x `size` canvas, its class the folder: a tinted
+// garment at a random scale and place over a gradient with noise and faint fragments of other
+// garments, so that crops, colour jitter and decoding see natural-image-like content and the
+// classes stay learnable. Deterministic: image k of a split depends only on (seed, split, k).
 //
 //   out/train/<class>/<NNNNNN>.jpg   train_per_class per class (Fashion-MNIST train items)
 //   out/val/<class>/<NNNNNN>.jpg     val_per_class per class (Fashion-MNIST test items)

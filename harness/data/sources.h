@@ -17,4 +17,9 @@ std::shared_ptr<const Dataset> open_dataset(const std::string& dataset,
 std::shared_ptr<const Dataset> balanced_subset_of(std::shared_ptr<const Dataset> dataset,
                                                   int64_t count, uint64_t seed);
 
+// A contact sheet of a dataset: one column per class, the first `per_class` images of that class
+// in the split's order down it, each upscaled `scale` times (nearest neighbour), 2-pixel white
+// gutters; grey images are shown as RGB. For README figures and `swavbench data sample-grid`.
+ImageU8 sample_grid(const Dataset& dataset, int per_class, int scale);
+
 }  // namespace swavbench

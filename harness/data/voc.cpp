@@ -18,6 +18,7 @@
 
 #include "harness/core/check.h"
 #include "harness/core/splitmix.h"
+#include "harness/data/scenes.h"
 
 namespace swavbench {
 namespace {
@@ -363,14 +364,11 @@ FashionVocScene compose_fashion_voc_scene(const std::vector<FashionVocItem>& ite
   image.height = image.width = canvas;
   image.channels = 3;
   image.pixels.resize(static_cast<size_t>(canvas) * canvas * 3);
-  // A dark grey with slight noise: flat backgrounds would let a detector key on any non-flat
-  // pixel, and the darkness keeps the bright tinted items in contrast.
+  // A dark gradient with slight noise (the scenes' generator, harness/data/scenes.h): flat
+  // backgrounds would let a detector key on any non-flat pixel, and the darkness keeps the
+  // bright tinted items in contrast.
   SplitMix64 rng(background_seed);
-  const int base = 40 + rng.below_int(60);
-  for (size_t p = 0; p < static_cast<size_t>(canvas) * canvas; ++p) {
-    const uint8_t value = static_cast<uint8_t>(base - 6 + rng.below_int(13));
-    image.pixels[3 * p] = image.pixels[3 * p + 1] = image.pixels[3 * p + 2] = value;
-  }
+  paint_gradient_background(image, rng, 30, 100, 6);
 
   // owner[p]: the topmost item whose mask covers pixel p, for the visible-area test.
   std::vector<int> owner(static_cast<size_t>(canvas) * canvas, -1);
@@ -389,21 +387,16 @@ FashionVocScene compose_fashion_voc_scene(const std::vector<FashionVocItem>& ite
                  item.y + item.size <= canvas,
              "fashion VOC item {}: {}px patch at ({}, {}) leaves the {}px canvas", i, item.size,
              item.x, item.y, canvas);
-    const ImageU8 scaled = resize_bilinear(ImageU8{28, 28, 1, item.pixels}, item.size, item.size);
+    const ImageU8 scaled = scaled_garment(item.pixels.data(), item.size, false);
+    // Alpha = intensity (opacity 255), in integers so the output does not depend on rounding.
+    blend_garment(image, scaled, item.x, item.y, item.tint, 255);
     Extent& extent = extents[i];
     extent = {canvas, canvas, -1, -1, 0};
     for (int y = 0; y < item.size; ++y) {
       for (int x = 0; x < item.size; ++x) {
         const int v = scaled.pixels[static_cast<size_t>(y) * item.size + x];
-        if (v == 0) continue;
         const int cx = item.x + x, cy = item.y + y;
         const size_t p = static_cast<size_t>(cy) * canvas + cx;
-        // Alpha = intensity, in integers so the output does not depend on float rounding.
-        for (int c = 0; c < 3; ++c) {
-          const int bg = image.pixels[3 * p + c];
-          image.pixels[3 * p + c] =
-              static_cast<uint8_t>((bg * (255 - v) + item.tint[c] * v + 127) / 255);
-        }
         if (v >= kFashionVocThreshold) {
           owner[p] = static_cast<int>(i);
           ++extent.area;

@@ -124,6 +124,7 @@ std::string paper_method_name(const std::string& m) {
 std::string pretty_dataset(const std::string& d) {
   static const std::map<std::string, std::string> names{{"imagenet", "ImageNet"},
                                                         {"fashion-mnist", "Fashion-MNIST"},
+                                                        {"fashion-scenes", "Fashion-MNIST scenes"},
                                                         {"cifar10", "CIFAR-10"},
                                                         {"imagefolder", "ImageFolder"},
                                                         {"places205", "Places205"},

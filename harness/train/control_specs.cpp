@@ -28,4 +28,18 @@ MethodSpec random_method_spec() {
   return random;
 }
 
+MethodSpec pixels_method_spec() {
+  // The raw-pixel control: no network, the features are the pixels. On aligned, centred data
+  // random convolutional features and even raw pixels are strong (raw-pixel kNN on
+  // Fashion-MNIST is about 85 %): a learned representation has to beat this too.
+  MethodSpec pixels;
+  pixels.name = "pixels";
+  pixels.display_name = "raw pixels";
+  pixels.table_order = 5;
+  pixels.trains = false;
+  pixels.pixel_features = true;
+  pixels.defaults = {{"epochs", 0}, {"sync_bn", false}};
+  return pixels;
+}
+
 }  // namespace swavbench

@@ -9,5 +9,6 @@ namespace swavbench {
 
 MethodSpec supervised_method_spec();
 MethodSpec random_method_spec();
+MethodSpec pixels_method_spec();
 
 }  // namespace swavbench

@@ -5,9 +5,11 @@
 #include <cmath>
 
 #include "harness/core/check.h"
+#include "harness/core/method_spec.h"
 #include "harness/core/text.h"
 #include "harness/data/loader.h"
 #include "harness/data/multicrop.h"
+#include "harness/data/scenes.h"
 #include "harness/data/sources.h"
 
 namespace swavbench {
@@ -44,10 +46,31 @@ EvalTransform eval_transform(const RunConfig& config, int crop) {
                         "(the paper's 256 -> 224)",
                         config.load_size, native)};
   }
-  const int native = config.dataset == "cifar10" ? 32 : 28;
+  int native = config.dataset == "cifar10" ? 32 : 28;
+  if (config.dataset == "fashion-scenes")
+    native = config.load_size > 0 ? config.load_size : kFashionScenesDefaultCanvas;
   return {native, native,
           fmt::format("the dataset's native resolution ({} px), whatever the pretraining crops",
                       native)};
+}
+
+std::string eval_test_split(const RunConfig& config, const nlohmann::json& options,
+                            const std::string& protocol) {
+  const std::string split = options.value("test_split", std::string("test"));
+  SB_INPUT_CHECK(split == "test" || split == "val",
+                 "{}: option test_split must be 'test' or 'val', got '{}'", protocol, split);
+  SB_INPUT_CHECK(split == "test" || config.dataset == "fashion-scenes",
+                 "{}: test_split = 'val' needs a dataset with a validation split (fashion-scenes); "
+                 "dataset '{}' has train and test only",
+                 protocol, config.dataset);
+  return split;
+}
+
+std::string FeatureCache::description() const {
+  const MethodSpec* spec = find_method_spec(config_.method);
+  if (spec && spec->pixel_features)
+    return "the pixels of the eval crop, normalised as the network's input and flattened";
+  return "global average pool, backbone in eval mode";
 }
 
 std::pair<int, int> FeatureCache::eval_resize_crop(int crop) const {
@@ -65,6 +88,8 @@ const Features& FeatureCache::get(const std::string& split, int64_t subset, int 
   auto data = balanced_subset_of(full, subset, /*seed=*/12345);
   torch::NoGradGuard no_grad;
   backbone_->eval();
+  const MethodSpec* spec = find_method_spec(config_.method);
+  const bool pixels = spec && spec->pixel_features;
   std::vector<torch::Tensor> feats, labels;
   const int64_t batch = 500;
   std::vector<int64_t> order = epoch_order(data->size(), 0, 0, /*shuffle=*/false);
@@ -74,8 +99,12 @@ const Features& FeatureCache::get(const std::string& split, int64_t subset, int 
     RawBatch raw = gather_batch(*data, idx, config_.workers, device_);
     torch::Tensor x = center_crop_normalize(raw.images, resize, crop, AugmentOptions{});
     // The kNN monitor sees the training weights, float64 in a reference run (precision = fp64).
-    x = x.to(backbone_->parameters().front().scalar_type());
-    feats.push_back(backbone_->forward(x).to(torch::kCPU, torch::kFloat));
+    if (pixels) {
+      feats.push_back(x.flatten(1).to(torch::kCPU, torch::kFloat));
+    } else {
+      x = x.to(backbone_->parameters().front().scalar_type());
+      feats.push_back(backbone_->forward(x).to(torch::kCPU, torch::kFloat));
+    }
     labels.push_back(raw.labels.to(torch::kCPU));
   }
   Features f{torch::cat(feats), torch::cat(labels)};

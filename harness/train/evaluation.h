@@ -32,6 +32,9 @@ class FeatureCache {
   // eval transform's resolution (crop > 0: a protocol's `crop` option).
   const Features& get(const std::string& split, int64_t subset, int crop = 0);
   const RunConfig& config() const { return config_; }
+  // What the features are, for protocol cards: the backbone's pooled output, or (a method whose
+  // spec says pixel_features) the normalised pixels of the eval crop.
+  std::string description() const;
   // Classes of the run's dataset (not the largest label seen, which a small test subset can
   // miss).
   int64_t num_classes() const;
@@ -58,6 +61,12 @@ struct EvalTransform {
   std::string rule;  // for the protocol card
 };
 EvalTransform eval_transform(const RunConfig& config, int crop = 0);
+
+// A protocol's `test_split` option: "test", or "val" where the dataset has a validation split
+// (fashion-scenes), for choosing settings without looking at the test split. InputError naming
+// the protocol otherwise.
+std::string eval_test_split(const RunConfig& config, const nlohmann::json& options,
+                            const std::string& protocol);
 
 struct EvalContext {
   const RunConfig& config;

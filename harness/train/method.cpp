@@ -149,10 +149,15 @@ ResNet make_backbone(const RunConfig& config, int64_t in_channels) {
 void register_harness_methods() {
   register_method_spec(supervised_method_spec());
   register_method_spec(random_method_spec());
+  register_method_spec(pixels_method_spec());
 
   register_method("supervised",
                   [](const MethodContext& c) { return std::make_unique<Supervised>(c); });
   register_method("random",
+                  [](const MethodContext& c) { return std::make_unique<RandomControl>(c); });
+  // The pixels control keeps an (unused) initial backbone so that it is a run like the others:
+  // a checkpoint, a weights digest; its features come from FeatureCache, not from the network.
+  register_method("pixels",
                   [](const MethodContext& c) { return std::make_unique<RandomControl>(c); });
 }
 

@@ -33,6 +33,9 @@ struct ProtocolSpec {
   // one such value, which the protocol reads as a list of one).
   nlohmann::json default_options = nlohmann::json::object();
   std::map<std::string, OptionRange> ranges;  // numeric options' valid values
+  // It scores cached frozen features only (FeatureCache), never runs the network itself: so it
+  // can score the raw-pixel control (MethodSpec::pixel_features).
+  bool frozen_features = false;
 };
 
 // Registering a name again replaces its spec.

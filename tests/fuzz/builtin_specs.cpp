@@ -12,7 +12,7 @@ namespace {
 
 const bool kRegistered = [] {
   for (MethodSpec spec : {swav_method_spec(), simclr_method_spec(), moco_method_spec(),
-                          supervised_method_spec(), random_method_spec()})
+                          supervised_method_spec(), random_method_spec(), pixels_method_spec()})
     register_method_spec(std::move(spec));
   for (ProtocolSpec spec : builtin_protocol_specs()) register_protocol_spec(std::move(spec));
   return true;

@@ -194,7 +194,11 @@ TEST(Config, BuiltinMethodSpecs) {
   std::vector<std::string> names;
   for (const MethodSpec* spec : method_specs())
     if (spec->name != "toy_views") names.push_back(spec->name);
-  EXPECT_EQ(names, (std::vector<std::string>{"swav", "simclr", "moco", "supervised", "random"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"swav", "simclr", "moco", "supervised", "random", "pixels"}));
+  EXPECT_TRUE(method_spec("pixels", "w").pixel_features);
+  EXPECT_FALSE(method_spec("pixels", "w").trains);
+  EXPECT_FALSE(method_spec("random", "w").pixel_features);
   EXPECT_EQ(method_spec("moco", "w").display_name, "MoCo v2");
   EXPECT_EQ(method_spec("random", "w").paper_name, "");  // the paper has no random-init row
   EXPECT_FALSE(method_spec("random", "w").trains);
