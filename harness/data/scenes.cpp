@@ -126,7 +126,8 @@ ImageU8 compose_fashion_scene(const InMemoryDataset& source, const std::vector<i
   ImageU8 scene{canvas, canvas, 3, {}};
   // The clutter first, without noise: noise goes on last, over the garment too, so that no
   // region of the scene is flat.
-  const std::array<int, 3> background = paint_gradient_background(scene, rng, 20, 235, 0);
+  const std::array<int, 3> background =
+      paint_gradient_background(scene, rng, style.background_low, style.background_high, 0);
 
   const int fragments = pool.size() > 1 ? rng.below_int(style.max_fragments + 1) : 0;
   for (int f = 0; f < fragments; ++f) {

@@ -34,9 +34,11 @@ class SplitMix64;
 // bytes do not depend on floating-point rounding).
 struct SceneStyle {
   int canvas = 32;            // side, pixels
-  int item_min_percent = 60;  // the garment's side, as a share of the canvas
+  int item_min_percent = 50;  // the garment's side, as a share of the canvas
   int item_max_percent = 100;
-  int max_fragments = 2;          // 0..max_fragments fragments of other garments
+  int background_low = 40;  // the gradient's corner colours, per channel
+  int background_high = 110;
+  int max_fragments = 0;          // 0..max_fragments fragments of other garments
   int fragment_min_percent = 40;  // a fragment's side
   int fragment_max_percent = 80;
   int fragment_opacity = 60;    // 0..255: a fragment's alpha at full garment intensity
