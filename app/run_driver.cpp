@@ -349,9 +349,9 @@ json RunDriver::eval(const json& run, const json& spec, const std::string& where
   // "name@tag" runs protocol `name` and stores its rows under "name@tag", so one protocol can
   // be recorded with several settings (semisup@1pct, semisup@10pct).
   std::map<std::string, json> merged;
+  const MethodSpec* method = find_method_spec(run.value("method", std::string()));
   for (auto it = protocols.begin(); it != protocols.end(); ++it) {
     const EvalProtocol& p = find_eval(protocol_of(it.key()), where);
-    const MethodSpec* method = find_method_spec(run.value("method", std::string()));
     SB_INPUT_CHECK(!method || !method->pixel_features || p.frozen_features,
                    "{}: protocol '{}' trains or fine-tunes a network, and run [{}] is the '{}' "
                    "control, which has none; score it with the frozen-feature protocols (knn, "

@@ -50,11 +50,7 @@ EvalProtocol knn_protocol() {
         ctx.features.get(test_split, o["test_subset"].get<int64_t>(), o["crop"].get<int>());
     const int64_t classes = ctx.features.num_classes();
     EvalResult result;
-    std::vector<int64_t> ks;
-    if (o["k"].is_array())
-      for (const auto& k : o["k"]) ks.push_back(k.get<int64_t>());
-    else
-      ks.push_back(o["k"].get<int64_t>());
+    const std::vector<int64_t> ks = option_list<int64_t>(o["k"]);
     for (int64_t k : ks) {
       KnnResult r = knn_classify(train.features, train.labels, test.features, test.labels, k,
                                  o["temperature"].get<double>(), classes);

@@ -23,16 +23,6 @@ torch::Tensor take(const torch::Tensor& t, const std::vector<int64_t>& rows) {
   return t.index_select(0, torch::tensor(rows, torch::kInt64));
 }
 
-template <typename T>
-std::vector<T> option_list(const nlohmann::json& value) {
-  std::vector<T> out;
-  if (value.is_array())
-    for (const auto& v : value) out.push_back(v.get<T>());
-  else
-    out.push_back(value.get<T>());
-  return out;
-}
-
 double sample_std(const std::vector<double>& v, double mean) {
   if (v.size() < 2) return 0;
   double s = 0;
@@ -71,9 +61,7 @@ LogisticModel fit_logistic_regression(const torch::Tensor& features, const torch
                                     .tolerance_change(1e-15)
                                     .history_size(20)
                                     .line_search_fn("strong_wolfe"));
-  int evaluations = 0;
   optimizer.step([&] {
-    ++evaluations;
     optimizer.zero_grad();
     torch::Tensor loss = objective();
     loss.backward();
@@ -85,7 +73,6 @@ LogisticModel fit_logistic_regression(const torch::Tensor& features, const torch
   LogisticModel model;
   model.weight = weight.detach().clone();
   model.bias = bias.detach().clone();
-  model.iterations = evaluations;
   model.gradient_norm =
       std::max(weight.grad().abs().max().item<double>(), bias.grad().abs().max().item<double>());
   return model;
@@ -187,9 +174,19 @@ LowShotResult low_shot_probe(const Features& train, const Features& test, int64_
     const int draws = shots <= 0 ? 1 : o.draws;  // every label: nothing to draw
     std::vector<std::vector<LogisticModel>> models(static_cast<size_t>(draws));
     arm.selection_top1.assign(o.l2.size(), 0.0);
+    std::vector<int64_t> previous_rows;
     for (int d = 0; d < draws; ++d) {
       const std::vector<int64_t> rows = low_shot_draw(pool_labels, num_classes, shots, o.seed, d);
       arm.labelled = static_cast<int64_t>(rows.size());
+      if (d > 0 && rows == previous_rows) {
+        // k at least a class's share of the pool: every draw is the same images, and the fits
+        // (deterministic) would be too.
+        models[d] = models[d - 1];
+        for (size_t j = 0; j < o.l2.size(); ++j)
+          arm.selection_top1[j] += logistic_top1(models[d][j], x_sel, y_sel) / draws;
+        continue;
+      }
+      previous_rows = rows;
       const torch::Tensor x = take(x_pool, rows), y = take(pool_y, rows);
       // Along the path from the strongest l2 down, each fit starting from the previous
       // solution: a weaker penalty's minimiser is near, so far fewer iterations.

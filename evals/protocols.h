@@ -42,9 +42,8 @@ LinearProbeResult linear_probe_on_features(const Features& train, const Features
 // scikit-learn's LogisticRegression(C = 1 / (n l2)) (tests/unit/lowshot_reference.py). Stops
 // when the gradient's max-norm is below 1e-9 or after max_iterations.
 struct LogisticModel {
-  torch::Tensor weight;  // C x d, float64
-  torch::Tensor bias;    // C, float64
-  int iterations = 0;
+  torch::Tensor weight;      // C x d, float64
+  torch::Tensor bias;        // C, float64
   double gradient_norm = 0;  // the objective's gradient's max-norm at the end
 };
 // `start`: a model to start from (the next-stronger l2's solution on a path); the minimiser does

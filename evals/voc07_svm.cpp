@@ -253,8 +253,7 @@ EvalProtocol voc07_svm_protocol() {
     const int image_size = o["image_size"].get<int>();
     SB_INPUT_CHECK(image_size >= 8, "voc07_svm: image_size {} must be >= 8", image_size);
     SvmOptions svm;
-    svm.costs = o["costs"].is_array() ? o["costs"].get<std::vector<double>>()
-                                      : std::vector<double>{o["costs"].get<double>()};
+    svm.costs = option_list<double>(o["costs"]);
     svm.folds = o["folds"].get<int>();
     svm.positive_weight = o["positive_weight"].get<double>();
     SB_INPUT_CHECK(svm.positive_weight > 0, "voc07_svm: positive_weight must be > 0");

@@ -82,6 +82,10 @@ ImageU8 compose_fashion_scene(const InMemoryDataset& source, const std::vector<i
 // the items its split holds (its fragments' pool). Generated in memory, on up to 8 threads, once
 // per process.
 inline constexpr int kFashionScenesDefaultCanvas = 32;
+// The canvas a config's load_size asks for (0: the default).
+inline int fashion_scenes_canvas(int load_size) {
+  return load_size > 0 ? load_size : kFashionScenesDefaultCanvas;
+}
 inline constexpr int kFashionScenesValImages = 5000;
 inline constexpr uint64_t kFashionScenesSeed = 0x5CE4E5;
 

@@ -23,7 +23,7 @@ std::shared_ptr<const Dataset> open_dataset(const std::string& dataset,
     out = load_fashion_mnist(data_path.empty() ? kFashionMnistDir : data_path, split);
   } else if (dataset == "fashion-scenes") {
     out = load_fashion_scenes(data_path.empty() ? kFashionMnistDir : data_path, split,
-                              load_size > 0 ? load_size : kFashionScenesDefaultCanvas);
+                              fashion_scenes_canvas(load_size));
   } else if (dataset == "cifar10") {
     SB_INPUT_CHECK(!data_path.empty(),
                    "dataset 'cifar10' needs data_path (the folder with data_batch_1.bin ...)");
@@ -40,6 +40,11 @@ std::shared_ptr<const Dataset> open_dataset(const std::string& dataset,
   }
   cache[key] = out;
   return out;
+}
+
+bool dataset_has_split(const std::string& dataset, const std::string& split) {
+  if (split == "train" || split == "test") return true;
+  return split == "val" && dataset == "fashion-scenes";
 }
 
 std::shared_ptr<const Dataset> balanced_subset_of(std::shared_ptr<const Dataset> dataset,

@@ -13,6 +13,10 @@ std::shared_ptr<const Dataset> open_dataset(const std::string& dataset,
                                             const std::string& data_path, const std::string& split,
                                             int load_size);
 
+// Whether open_dataset serves `split` of `dataset` without reading anything: train and test for
+// every dataset, val for fashion-scenes.
+bool dataset_has_split(const std::string& dataset, const std::string& split);
+
 // A class-balanced subset of `count` images (count <= 0 or >= size: the dataset itself).
 std::shared_ptr<const Dataset> balanced_subset_of(std::shared_ptr<const Dataset> dataset,
                                                   int64_t count, uint64_t seed);

@@ -47,8 +47,7 @@ EvalTransform eval_transform(const RunConfig& config, int crop) {
                         config.load_size, native)};
   }
   int native = config.dataset == "cifar10" ? 32 : 28;
-  if (config.dataset == "fashion-scenes")
-    native = config.load_size > 0 ? config.load_size : kFashionScenesDefaultCanvas;
+  if (config.dataset == "fashion-scenes") native = fashion_scenes_canvas(config.load_size);
   return {native, native,
           fmt::format("the dataset's native resolution ({} px), whatever the pretraining crops",
                       native)};
@@ -59,16 +58,20 @@ std::string eval_test_split(const RunConfig& config, const nlohmann::json& optio
   const std::string split = options.value("test_split", std::string("test"));
   SB_INPUT_CHECK(split == "test" || split == "val",
                  "{}: option test_split must be 'test' or 'val', got '{}'", protocol, split);
-  SB_INPUT_CHECK(split == "test" || config.dataset == "fashion-scenes",
+  SB_INPUT_CHECK(dataset_has_split(config.dataset, split),
                  "{}: test_split = 'val' needs a dataset with a validation split (fashion-scenes); "
                  "dataset '{}' has train and test only",
                  protocol, config.dataset);
   return split;
 }
 
-std::string FeatureCache::description() const {
+bool FeatureCache::serves_pixels() const {
   const MethodSpec* spec = find_method_spec(config_.method);
-  if (spec && spec->pixel_features)
+  return spec && spec->pixel_features;
+}
+
+std::string FeatureCache::description() const {
+  if (serves_pixels())
     return "the pixels of the eval crop, normalised as the network's input and flattened";
   return "global average pool, backbone in eval mode";
 }
@@ -88,8 +91,7 @@ const Features& FeatureCache::get(const std::string& split, int64_t subset, int 
   auto data = balanced_subset_of(full, subset, /*seed=*/12345);
   torch::NoGradGuard no_grad;
   backbone_->eval();
-  const MethodSpec* spec = find_method_spec(config_.method);
-  const bool pixels = spec && spec->pixel_features;
+  const bool pixels = serves_pixels();
   std::vector<torch::Tensor> feats, labels;
   const int64_t batch = 500;
   std::vector<int64_t> order = epoch_order(data->size(), 0, 0, /*shuffle=*/false);

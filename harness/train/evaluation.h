@@ -43,6 +43,8 @@ class FeatureCache {
   std::pair<int, int> eval_resize_crop(int crop = 0) const;
 
  private:
+  // The run's method is a control whose features are the pixels (MethodSpec::pixel_features).
+  bool serves_pixels() const;
   const RunConfig& config_;
   ResNet backbone_;
   torch::Device device_;

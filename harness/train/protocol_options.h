@@ -38,6 +38,13 @@ struct ProtocolSpec {
   bool frozen_features = false;
 };
 
+// A list option's values: the list itself, or a single value as a list of one (the schema
+// accepts both, see ProtocolSpec::default_options).
+template <typename T>
+std::vector<T> option_list(const nlohmann::json& value) {
+  return value.is_array() ? value.get<std::vector<T>>() : std::vector<T>{value.get<T>()};
+}
+
 // Registering a name again replaces its spec.
 void register_protocol_spec(ProtocolSpec spec);
 // nullptr when no protocol of that name is registered.
