@@ -29,6 +29,10 @@ SceneStyle fashion_scenes_style(int canvas) {
                  canvas);
   SceneStyle style;
   style.canvas = canvas;
+  // Grey: with colour, each scene's two colours (garment, background) identify it through any
+  // crop, and instance discrimination learns colour instead of shape (docs/scenes-exploration.md,
+  // round 3; the shortcut colour distortion exists for, Chen et al. 2020, made stronger).
+  style.chroma_percent = 0;
   return style;
 }
 
@@ -45,16 +49,26 @@ ImageU8 scaled_garment(const uint8_t* pixels28, int side, bool flip) {
   return mask;
 }
 
+std::array<int, 3> desaturate(const std::array<int, 3>& rgb, int chroma_percent) {
+  const int grey = (rgb[0] + rgb[1] + rgb[2] + 1) / 3;
+  std::array<int, 3> out;
+  for (int k = 0; k < 3; ++k) out[k] = grey + (rgb[k] - grey) * chroma_percent / 100;
+  return out;
+}
+
 std::array<int, 3> paint_gradient_background(ImageU8& canvas, SplitMix64& rng, int low, int high,
-                                             int noise) {
+                                             int noise, int chroma_percent) {
   SB_CHECK(canvas.channels == 3 && canvas.height >= 2 && canvas.width >= 2,
            "background canvas {}x{}x{}", canvas.height, canvas.width, canvas.channels);
   canvas.pixels.resize(static_cast<size_t>(canvas.height) * canvas.width * 3);
   int corner[4][3];
   std::array<int, 3> mean = {0, 0, 0};
   for (auto& c : corner) {
+    std::array<int, 3> drawn;
+    for (int& value : drawn) value = draw_between(rng, low, high);
+    drawn = desaturate(drawn, chroma_percent);
     for (int k = 0; k < 3; ++k) {
-      c[k] = draw_between(rng, low, high);
+      c[k] = drawn[k];
       mean[k] += c[k];
     }
   }
@@ -99,13 +113,16 @@ void blend_garment(ImageU8& canvas, const ImageU8& mask, int x, int y,
 }
 
 std::array<uint8_t, 3> draw_tint(SplitMix64& rng, const std::array<int, 3>& background,
-                                 int min_distance) {
+                                 int min_distance, int chroma_percent) {
   for (int attempt = 0; attempt < 64; ++attempt) {
+    std::array<int, 3> drawn;
+    for (int& value : drawn) value = rng.below_int(256);
+    drawn = desaturate(drawn, chroma_percent);
     std::array<uint8_t, 3> tint;
     int distance = 0;
     for (int k = 0; k < 3; ++k) {
-      tint[k] = static_cast<uint8_t>(rng.below_int(256));
-      distance += std::abs(tint[k] - background[k]);
+      tint[k] = static_cast<uint8_t>(drawn[k]);
+      distance += std::abs(drawn[k] - background[k]);
     }
     if (distance >= min_distance) return tint;
   }
@@ -126,8 +143,8 @@ ImageU8 compose_fashion_scene(const InMemoryDataset& source, const std::vector<i
   ImageU8 scene{canvas, canvas, 3, {}};
   // The clutter first, without noise: noise goes on last, over the garment too, so that no
   // region of the scene is flat.
-  const std::array<int, 3> background =
-      paint_gradient_background(scene, rng, style.background_low, style.background_high, 0);
+  const std::array<int, 3> background = paint_gradient_background(
+      scene, rng, style.background_low, style.background_high, 0, style.chroma_percent);
 
   const int fragments = pool.size() > 1 ? rng.below_int(style.max_fragments + 1) : 0;
   for (int f = 0; f < fragments; ++f) {
@@ -139,8 +156,12 @@ ImageU8 compose_fashion_scene(const InMemoryDataset& source, const std::vector<i
     const int x = draw_between(rng, -side / 2, canvas - side / 2);
     const int y = draw_between(rng, -side / 2, canvas - side / 2);
     const bool flip = rng.below_int(2) == 1;
-    std::array<uint8_t, 3> tint;
-    for (uint8_t& t : tint) t = static_cast<uint8_t>(rng.below_int(256));
+    std::array<int, 3> drawn;
+    for (int& value : drawn) value = rng.below_int(256);
+    drawn = desaturate(drawn, style.chroma_percent);
+    const std::array<uint8_t, 3> tint = {static_cast<uint8_t>(drawn[0]),
+                                         static_cast<uint8_t>(drawn[1]),
+                                         static_cast<uint8_t>(drawn[2])};
     blend_garment(scene, scaled_garment(source.pixels(pool[at]), side, flip), x, y, tint,
                   style.fragment_opacity);
   }
@@ -150,7 +171,8 @@ ImageU8 compose_fashion_scene(const InMemoryDataset& source, const std::vector<i
   const int x = rng.below_int(canvas - side + 1);
   const int y = rng.below_int(canvas - side + 1);
   const bool flip = rng.below_int(2) == 1;
-  const std::array<uint8_t, 3> tint = draw_tint(rng, background, style.min_tint_distance);
+  const std::array<uint8_t, 3> tint =
+      draw_tint(rng, background, style.min_tint_distance, style.chroma_percent);
   blend_garment(scene, scaled_garment(source.pixels(index), side, flip), x, y, tint, 255);
 
   if (style.noise > 0) {

@@ -4,13 +4,17 @@
 // Why it exists: on centred, aligned 28 px Fashion-MNIST a random-init ResNet with a trained
 // probe scores as well as a briefly self-supervised one (random convolutional features do well
 // on aligned data; Saxe et al. 2011), so the paper's claims cannot be told apart there. A
-// garment at a random scale and place, colourised, over clutter that carries no class
-// information is what crop-based self-supervision learns to ignore and random features do not.
+// garment at a random scale and place, over clutter that carries no class information, is
+// what crop-based self-supervision learns to ignore and random features do not.
 //
 // A scene: a bilinear gradient between four random corner colours plus uniform noise; a few
-// low-contrast, tinted fragments of other garments of the same split; then the garment itself,
-// scaled to a random side, randomly flipped, tinted with a colour far from the background, and
-// alpha-blended with its own intensity as alpha. Everything is integer arithmetic on splitmix64
+// low-contrast, tinted fragments of other garments of the same split (optional); then the
+// garment itself, scaled to a random side, randomly flipped, tinted with a colour far from the
+// background, and alpha-blended with its own intensity as alpha. Colours keep chroma_percent % of
+// their saturation: the `fashion-scenes` dataset is grey (0 %), because with full colour a
+// scene's two colours identify it through any crop and colour jitter, and instance
+// discrimination learns them instead of the garment's shape; make-imagefolder and make-voc keep
+// full colour. Everything is integer arithmetic on splitmix64
 // draws, apart from the garment's bilinear scaling (resize_bilinear: IEEE single precision
 // without fused multiply-adds, as x86-64 compilers emit by default), so the same (style, seed)
 // gives the same bytes on every machine (tests/unit/test_scenes.cpp compares a digest).
@@ -44,7 +48,14 @@ struct SceneStyle {
   int fragment_opacity = 60;    // 0..255: a fragment's alpha at full garment intensity
   int noise = 8;                // uniform noise in [-noise, noise] on every channel
   int min_tint_distance = 180;  // L1 distance (sum over RGB) of the tint from the background
+  // How much of each drawn colour's saturation is kept (corners, tints): 100 = as drawn, 0 =
+  // grey. Each colour is pulled toward its own channel mean by (100 - chroma_percent) %.
+  int chroma_percent = 100;
 };
+
+// `rgb` pulled toward its channel mean, keeping `chroma_percent` % of each channel's offset
+// (integer arithmetic; 0 gives three equal channels).
+std::array<int, 3> desaturate(const std::array<int, 3>& rgb, int chroma_percent);
 
 // The `fashion-scenes` dataset's style at a canvas side (32..64 px).
 SceneStyle fashion_scenes_style(int canvas);
@@ -56,7 +67,7 @@ ImageU8 scaled_garment(const uint8_t* pixels28, int side, bool flip);
 // [low, high] per channel, plus uniform noise in [-noise, noise]. Returns the mean colour of the
 // gradient (for choosing a tint that stands out from it).
 std::array<int, 3> paint_gradient_background(ImageU8& canvas, SplitMix64& rng, int low, int high,
-                                             int noise);
+                                             int noise, int chroma_percent = 100);
 
 // Alpha-blends a scaled garment mask onto `canvas` with its top-left corner at (x, y) (parts
 // outside the canvas are clipped): alpha = mask value x opacity / 255, colour = tint. Integer
@@ -66,7 +77,7 @@ void blend_garment(ImageU8& canvas, const ImageU8& mask, int x, int y,
 
 // A tint at least `min_distance` (L1 over RGB) from `background`, drawn from `rng`.
 std::array<uint8_t, 3> draw_tint(SplitMix64& rng, const std::array<int, 3>& background,
-                                 int min_distance);
+                                 int min_distance, int chroma_percent = 100);
 
 // One scene of garment `index` of `source`, its fragments drawn from `pool` (indices of
 // `source`, the garment's own split; the garment itself is never its own fragment). Depends

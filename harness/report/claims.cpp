@@ -21,8 +21,9 @@ using nlohmann::json;
 
 namespace {
 
-const std::vector<std::string> kClaimColumns{"id", "kind",  "bound", "metrics", "a",
-                                             "b",  "match", "paper", "source",  "claim"};
+const std::vector<std::string> kClaimColumns{"id",   "kind", "bound", "metrics", "metric_reason",
+                                             "a",    "b",    "match", "paper",   "source",
+                                             "claim"};
 
 std::vector<std::string> split_list(const std::string& text) {
   std::vector<std::string> out;
@@ -161,12 +162,16 @@ std::vector<ClaimSpec> read_claims_csv(const std::string& path) {
                    "{}: a 'within' claim needs a positive bound (its margin)", where);
     c.metrics = split_list(f[3]);
     SB_INPUT_CHECK(!c.metrics.empty(), "{}: no metric (e.g. linear_fast.top1_best)", where);
-    c.a = parse_conditions(f[4], where + " (a)");
-    c.b = parse_conditions(f[5], where + " (b)");
-    c.match = split_list(f[6]);
-    c.paper = f[7];
-    c.source = f[8];
-    c.text = f[9];
+    c.metric_reason = f[4];
+    SB_INPUT_CHECK(!c.metric_reason.empty(),
+                   "{}: metric_reason is empty; say why '{}' is the claim's primary metric", where,
+                   c.metrics[0]);
+    c.a = parse_conditions(f[5], where + " (a)");
+    c.b = parse_conditions(f[6], where + " (b)");
+    c.match = split_list(f[7]);
+    c.paper = f[8];
+    c.source = f[9];
+    c.text = f[10];
     claims.push_back(std::move(c));
   }
   SB_INPUT_CHECK(header_seen, "{}: empty; expected the header '{}'", path,
@@ -400,6 +405,13 @@ Table claims_table(const std::vector<ClaimResult>& results,
               "A",     "B",       "ours A - B [95% interval]",
               "paper", "verdict", "seeds a side it would need"};
   t.align = "lllrrrlll";
+  // Declared primary metrics, grouped: claims that share a metric and its reason are listed
+  // once (the crops and control claims all share one), in the order they first appear.
+  struct Declaration {
+    std::string metric, reason;
+    std::vector<std::string> ids;
+  };
+  std::vector<Declaration> declarations;
   for (const ClaimResult& r : results) {
     if (!only_hashes.empty()) {
       const auto mine = [&](const std::vector<std::string>& hashes) {
@@ -423,8 +435,21 @@ Table claims_table(const std::vector<ClaimResult>& results,
     const std::string paper = c.paper.empty()
                                   ? "direction only"
                                   : c.paper + (c.source.empty() ? "" : " [" + c.source + "]");
-    t.rows.push_back({c.text + " (" + c.id + ")", r.setting.empty() ? "—" : r.setting,
-                      r.metric.empty() ? "—" : r.metric, r.a.empty() ? "—" : paper_cell_text(r.a),
+    // A stand-in is named as one: the claim was declared on its first metric.
+    std::string metric = "—";
+    if (!r.metric.empty())
+      metric = r.metric == c.metrics[0]
+                   ? r.metric
+                   : fmt::format("{} (stand-in: the runs lack {})", r.metric, c.metrics[0]);
+    auto declared = std::find_if(declarations.begin(), declarations.end(), [&](const auto& d) {
+      return d.metric == c.metrics[0] && d.reason == c.metric_reason;
+    });
+    if (declared == declarations.end())
+      declarations.push_back({c.metrics[0], c.metric_reason, {c.id}});
+    else if (std::find(declared->ids.begin(), declared->ids.end(), c.id) == declared->ids.end())
+      declared->ids.push_back(c.id);
+    t.rows.push_back({c.text + " (" + c.id + ")", r.setting.empty() ? "—" : r.setting, metric,
+                      r.a.empty() ? "—" : paper_cell_text(r.a),
                       r.b.empty() ? "—" : paper_cell_text(r.b), effect, paper, verdict,
                       r.seeds_needed > 0 ? fmt::format("{}", r.seeds_needed) : "—"});
   }
@@ -441,8 +466,15 @@ Table claims_table(const std::vector<ClaimResult>& results,
       "observed spread and effect would need for the interval to clear 0.");
   t.notes.push_back(
       "The metric is the first of the claim's list that both sides have: the paper's claims are "
-      "about its 100-epoch linear evaluation on ImageNet; linear_fast and kNN stand in for it "
-      "at small budgets, and say so here.");
+      "about its 100-epoch linear evaluation on ImageNet; the low-shot probe with all labels, "
+      "linear_fast and kNN stand in for it at small budgets, and the metric column says so.");
+  if (!declarations.empty()) {
+    std::vector<std::string> lines;
+    for (const Declaration& d : declarations)
+      lines.push_back(fmt::format("{} ({}): {}", d.metric, join_strings(d.ids, ", "), d.reason));
+    t.notes.push_back("Primary metrics, declared in results/claims.csv before the runs: " +
+                      join_strings(lines, "; ") + ".");
+  }
   if (t.rows.empty()) t.empty_text = "No claim bears on these runs.";
   return t;
 }

@@ -35,6 +35,9 @@ struct ClaimSpec {
   ClaimKind kind = ClaimKind::kGreater;
   double bound = 0;                  // kLess: the bound; kWithin: the margin
   std::vector<std::string> metrics;  // eval keys, the first that both sides have is used
+  // Why metrics[0] is the primary metric, declared before the runs that judge the claim; the
+  // rest of the list are fallbacks for runs that lack it (and the table says so).
+  std::string metric_reason;
   std::vector<ClaimCondition> a, b;
   // Config keys whose values must agree between the sides: the claim is judged once per
   // distinct setting of these keys that both sides have (a quick and a full profile apart).
@@ -44,8 +47,9 @@ struct ClaimSpec {
   std::string text;    // the claim in words
 };
 
-// Reads results/claims.csv (header: id,kind,bound,metrics,a,b,match,paper,source,claim; lists
-// inside a field separated by ';'). InputError naming the file, the line and the field.
+// Reads results/claims.csv (header:
+// id,kind,bound,metrics,metric_reason,a,b,match,paper,source,claim; lists inside a field separated
+// by ';'). InputError naming the file, the line and the field.
 std::vector<ClaimSpec> read_claims_csv(const std::string& path);
 
 // Student's t quantile: the t with P(T <= t) = p for `df` degrees of freedom (df may be

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <string>
+#include <utility>
 
 namespace swavbench {
 
@@ -24,12 +26,13 @@ std::optional<CollapseVerdict> CollapseAlarm::observe(double loss,
   const bool one_prototype = share != logs.end() && share->second > kOnePrototypeShare;
   streak_ = (near_uniform || one_prototype) ? streak_ + 1 : 0;
   if (streak_ != patience_) return std::nullopt;
-  return CollapseVerdict{
-      fmt::format("loss {:.4f} against ln(K) = {:.4f} (margin {}) for {} epochs; largest "
-                  "prototype share {:.2f}",
-                  loss, collapse_loss_, margin_, streak_,
-                  share != logs.end() ? share->second : 0.0),
-      advice_};
+  // The share is named only where the method measures it (SwAV's codes): a contrastive
+  // method's alarm has no prototypes, and a share it never had is not printed as 0.
+  std::string reason =
+      fmt::format("loss {:.4f} against the uniform prediction's {:.4f} (margin {}) for {} epochs",
+                  loss, collapse_loss_, margin_, streak_);
+  if (share != logs.end()) reason += fmt::format("; largest prototype share {:.2f}", share->second);
+  return CollapseVerdict{std::move(reason), advice_};
 }
 
 }  // namespace swavbench

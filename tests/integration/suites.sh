@@ -2,7 +2,7 @@
 # a second invocation trains nothing.
 source "$(dirname "$0")/lib.sh"
 # CI size: one seed, one epoch on 512 images, every run scored on 2000 + 500 images.
-tiny=(--set seeds=1 --set epochs=1 --set subset=512 --set eval_train_images=2000 --set eval_test_images=500)
+tiny=(--set profile=quick --set seeds=1 --set epochs=1 --set subset=512 --set eval_train_images=2000 --set eval_test_images=500)
 
 "$SWAVBENCH" run ablation_crops.lua --db "$DB" "${tiny[@]}" > crops.log 2>&1 || { cat crops.log; fail "ablation_crops failed"; }
 cat crops.log

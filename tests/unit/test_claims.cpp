@@ -97,7 +97,7 @@ TEST(ClaimsFile, TheCommittedFileParsesAndBadLinesNameFileAndLine) {
   EXPECT_EQ(claims[0].a[2].value, "multi");
 
   TempDir dir("claims_test");
-  const std::string header = "id,kind,bound,metrics,a,b,match,paper,source,claim\n";
+  const std::string header = "id,kind,bound,metrics,metric_reason,a,b,match,paper,source,claim\n";
   auto error_of = [&](const std::string& body) {
     const std::string path = dir.path() + "/c.csv";
     write_file(path, header + body);
@@ -108,18 +108,22 @@ TEST(ClaimsFile, TheCommittedFileParsesAndBadLinesNameFileAndLine) {
     }
     return std::string("no error");
   };
-  EXPECT_NE(error_of("x,bigger,,knn.top1_k20,method=swav,method=random,,,,t\n")
+  EXPECT_NE(error_of("x,bigger,,knn.top1_k20,why,method=swav,method=random,,,,t\n")
                 .find("c.csv:2: kind 'bigger' is not one of greater, less, within"),
             std::string::npos);
-  EXPECT_NE(error_of("x,greater,,knn.top1_k20,method,method=random,,,,t\n")
+  EXPECT_NE(error_of("x,greater,,knn.top1_k20,why,method,method=random,,,,t\n")
                 .find("c.csv:2 (a): condition 'method' must be key=value"),
             std::string::npos);
-  EXPECT_NE(error_of("x,within,,knn.top1_k20,method=swav,method=random,,,,t\n")
+  EXPECT_NE(error_of("x,within,,knn.top1_k20,why,method=swav,method=random,,,,t\n")
                 .find("needs a positive bound"),
             std::string::npos);
   EXPECT_NE(
-      error_of("x,greater,,knn.top1_k20,method=swav\n").find("c.csv:2: 5 fields, expected 10"),
+      error_of("x,greater,,knn.top1_k20,method=swav\n").find("c.csv:2: 5 fields, expected 11"),
       std::string::npos);
+  EXPECT_NE(error_of("x,greater,,knn.top1_k20,,method=swav,method=random,,,,t\n")
+                .find("c.csv:2: metric_reason is empty; say why 'knn.top1_k20' is the claim's "
+                      "primary metric"),
+            std::string::npos);
 }
 
 class ClaimsStoreTest : public ::testing::Test {
@@ -146,6 +150,7 @@ class ClaimsStoreTest : public ::testing::Test {
     c.id = "multicrop_swav";
     c.kind = ClaimKind::kGreater;
     c.metrics = {"linear.top1_best", "linear_fast.top1_best"};
+    c.metric_reason = "the paper's linear evaluation";
     c.a = {{"tag", "crops"}, {"method", "swav"}, {"crops", "multi"}};
     c.b = {{"tag", "crops"}, {"method", "swav"}, {"crops", "two"}};
     c.match = {"dataset", "epochs"};
@@ -178,6 +183,31 @@ TEST_F(ClaimsStoreTest, SelectsByTagAndCropsPerSettingAndJudges) {
   ASSERT_EQ(t.rows.size(), 1u);
   EXPECT_EQ(t.rows[0][5], "+3.00 [+0.73, +5.27]");
   EXPECT_EQ(t.rows[0][7], "reproduced");
+  // The runs have no full linear probe: the metric cell says linear_fast stands in for it, and
+  // a note carries the declared primary metric with its reason.
+  EXPECT_EQ(t.rows[0][2], "linear_fast.top1_best (stand-in: the runs lack linear.top1_best)");
+  EXPECT_EQ(t.notes.back(),
+            "Primary metrics, declared in results/claims.csv before the runs: linear.top1_best "
+            "(multicrop_swav): the paper's linear evaluation.");
+  // Claims that share a metric and a reason are declared once, together; another reason or
+  // another metric gets its own entry, and a claim judged in two settings is named once.
+  ClaimSpec same = multicrop_claim(), other_reason = multicrop_claim(),
+            other_metric = multicrop_claim();
+  same.id = "multicrop_simclr";
+  other_reason.id = "swav_over_random";
+  other_reason.metric_reason = "beats the control";
+  other_metric.id = "knn_claim";
+  other_metric.metrics = {"knn.top1_k20"};
+  std::vector<ClaimResult> several(5, r);
+  several[1].claim = &same;
+  several[2].claim = &other_reason;
+  several[3].claim = &other_metric;
+  several[4].claim = &same;  // a second setting of the same claim
+  EXPECT_EQ(claims_table(several).notes.back(),
+            "Primary metrics, declared in results/claims.csv before the runs: linear.top1_best "
+            "(multicrop_swav, multicrop_simclr): the paper's linear evaluation; linear.top1_best "
+            "(swav_over_random): beats the control; knn.top1_k20 (knn_claim): the paper's linear "
+            "evaluation.");
   // Filtered to a suite's runs: one of the hashes, or none.
   EXPECT_EQ(claims_table(results, {"h1"}).rows.size(), 1u);
   EXPECT_EQ(claims_table(results, {"h7"}).rows.size(), 0u);
