@@ -134,7 +134,9 @@ std::string described_checkpoint(Bytes in, FuzzNet& net, LarsSgd& optimizer) {
   std::string record = in.rest();
   if (record_as_json) {
     EpochReport r;
-    r.epoch = static_cast<int>(next_epoch - 1);
+    // Wrapping, not signed, arithmetic: next_epoch may be INT64_MIN (a fuzzed value), and the
+    // record's epoch only has to disagree with the checkpoint's, not to be meaningful.
+    r.epoch = static_cast<int>(static_cast<int64_t>(static_cast<uint64_t>(next_epoch) - 1u));
     r.loss = static_cast<double>(record.size());
     r.logs["knn_top1"] = 1.5;
     record = epoch_record(r);
