@@ -28,6 +28,11 @@ class Collective {
   // (their wait is then bounded by the collective timeout); ProcessGroupCollective uses its store.
   virtual void post_to_all(const std::string& text);                     // rank 0
   virtual std::string wait_for_post(std::chrono::milliseconds timeout);  // ranks > 0
+  // Rank 0: returns once every other rank has read every message posted so far, or throws
+  // after `timeout`. Rank 0 calls it before it exits, since its exit may take the messages
+  // with it (ProcessGroupCollective's store lives in rank 0). The defaults need no wait: a
+  // broadcast returns on rank 0 only once the readers have it.
+  virtual void wait_until_read(std::chrono::milliseconds /*timeout*/) {}
 };
 
 class LocalCollective final : public Collective {

@@ -475,12 +475,28 @@ std::string ProcessGroupCollective::wait_for_post(std::chrono::milliseconds time
   try {
     impl_->store->wait({key}, timeout);
     const std::vector<uint8_t> bytes = impl_->store->get(key);
+    // The receipt rank 0's wait_until_read waits for.
+    impl_->store->set(fmt::format("{}/read/{}", key, rank_), std::vector<uint8_t>{1});
     return std::string(bytes.begin(), bytes.end());
   } catch (const std::exception& e) {
     throw Error(fmt::format(
         "rank {}: waiting for rank 0's next message failed (rank 0 died, or sent nothing for {} "
         "s): {}",
         rank_, seconds_text(timeout), error_text(e)));
+  }
+}
+
+void ProcessGroupCollective::wait_until_read(std::chrono::milliseconds timeout) {
+  SB_CHECK(rank_ == 0, "only rank 0 waits for its messages to be read");
+  if (posts_ == 0) return;
+  std::vector<std::string> receipts;
+  for (int r = 1; r < world_size_; ++r)
+    receipts.push_back(fmt::format("swavbench/post/{}/read/{}", posts_ - 1, r));
+  try {
+    impl_->store->wait(receipts, timeout);
+  } catch (const std::exception& e) {
+    throw Error(fmt::format("rank 0: the other ranks did not confirm message {} within {} s: {}",
+                            posts_ - 1, seconds_text(timeout), error_text(e)));
   }
 }
 

@@ -93,6 +93,7 @@ class ProcessGroupCollective final : public Collective {
   // dead rank 0 closes the store's socket, which fails it at once.
   void post_to_all(const std::string& text) override;
   std::string wait_for_post(std::chrono::milliseconds timeout) override;
+  void wait_until_read(std::chrono::milliseconds timeout) override;
 
  private:
   int64_t posts_ = 0;  // messages posted (rank 0) or read (others) so far

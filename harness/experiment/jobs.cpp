@@ -1,5 +1,6 @@
 #include "harness/experiment/jobs.h"
 
+#include <chrono>
 #include <iostream>
 
 #include "harness/core/check.h"
@@ -56,7 +57,18 @@ int serve_jobs(Collective& collective, const TrainFunction& local) {
 }
 
 void end_jobs(Collective& collective, bool best_effort) {
-  if (!best_effort) return send_job(collective, {{"op", "quit"}});
+  if (!best_effort) {
+    send_job(collective, {{"op", "quit"}});
+    // Rank 0's exit takes the store, and with it a "quit" not yet read: the idle ranks would
+    // then fail with a broken pipe instead of going home. A rank that does not confirm is
+    // reported, not fatal: every run is recorded by now.
+    try {
+      collective.wait_until_read(std::chrono::seconds(60));
+    } catch (const std::exception& e) {
+      std::cerr << fmt::format("swavbench: warning: {}\n", e.what());
+    }
+    return;
+  }
   try {
     send_job(collective, {{"op", "quit"}});
   } catch (const std::exception&) {

@@ -419,7 +419,9 @@ int scenario_idle_wait(const DistEnv& env) {
   if (pg.rank() == 0) {
     std::this_thread::sleep_for(std::chrono::seconds(3));
     send_job(pg, {{"op", "train"}, {"payload", std::string(1000, 'x')}});
-    send_job(pg, {{"op", "quit"}});
+    // As the run command ends: "quit", then rank 0 waits until it is read before it exits with
+    // the store (exiting at once failed rank 1 with a broken pipe when it read late).
+    end_jobs(pg);
     return 0;
   }
   const nlohmann::json first = receive_job(pg);
