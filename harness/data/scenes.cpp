@@ -56,6 +56,17 @@ std::array<int, 3> desaturate(const std::array<int, 3>& rgb, int chroma_percent)
   return out;
 }
 
+namespace {
+
+// One colour, each channel drawn in [low, high], then brought to `chroma_percent` of its chroma.
+std::array<int, 3> draw_colour(SplitMix64& rng, int low, int high, int chroma_percent) {
+  std::array<int, 3> drawn;
+  for (int& value : drawn) value = draw_between(rng, low, high);
+  return desaturate(drawn, chroma_percent);
+}
+
+}  // namespace
+
 std::array<int, 3> paint_gradient_background(ImageU8& canvas, SplitMix64& rng, int low, int high,
                                              int noise, int chroma_percent) {
   SB_CHECK(canvas.channels == 3 && canvas.height >= 2 && canvas.width >= 2,
@@ -64,9 +75,7 @@ std::array<int, 3> paint_gradient_background(ImageU8& canvas, SplitMix64& rng, i
   int corner[4][3];
   std::array<int, 3> mean = {0, 0, 0};
   for (auto& c : corner) {
-    std::array<int, 3> drawn;
-    for (int& value : drawn) value = draw_between(rng, low, high);
-    drawn = desaturate(drawn, chroma_percent);
+    const std::array<int, 3> drawn = draw_colour(rng, low, high, chroma_percent);
     for (int k = 0; k < 3; ++k) {
       c[k] = drawn[k];
       mean[k] += c[k];
@@ -115,9 +124,7 @@ void blend_garment(ImageU8& canvas, const ImageU8& mask, int x, int y,
 std::array<uint8_t, 3> draw_tint(SplitMix64& rng, const std::array<int, 3>& background,
                                  int min_distance, int chroma_percent) {
   for (int attempt = 0; attempt < 64; ++attempt) {
-    std::array<int, 3> drawn;
-    for (int& value : drawn) value = rng.below_int(256);
-    drawn = desaturate(drawn, chroma_percent);
+    const std::array<int, 3> drawn = draw_colour(rng, 0, 255, chroma_percent);
     std::array<uint8_t, 3> tint;
     int distance = 0;
     for (int k = 0; k < 3; ++k) {
@@ -156,9 +163,7 @@ ImageU8 compose_fashion_scene(const InMemoryDataset& source, const std::vector<i
     const int x = draw_between(rng, -side / 2, canvas - side / 2);
     const int y = draw_between(rng, -side / 2, canvas - side / 2);
     const bool flip = rng.below_int(2) == 1;
-    std::array<int, 3> drawn;
-    for (int& value : drawn) value = rng.below_int(256);
-    drawn = desaturate(drawn, style.chroma_percent);
+    const std::array<int, 3> drawn = draw_colour(rng, 0, 255, style.chroma_percent);
     const std::array<uint8_t, 3> tint = {static_cast<uint8_t>(drawn[0]),
                                          static_cast<uint8_t>(drawn[1]),
                                          static_cast<uint8_t>(drawn[2])};
