@@ -25,9 +25,11 @@
 #include "harness/core/check.h"
 #include "harness/core/config.h"
 #include "harness/core/hardware.h"
+#include "harness/core/method_spec.h"
 #include "harness/core/provenance.h"
 #include "harness/core/run_dir.h"
 #include "harness/dist/process_group.h"
+#include "harness/eval/evaluation.h"
 #include "harness/experiment/jobs.h"
 #include "harness/experiment/runner.h"
 #include "harness/lua/runtime.h"
@@ -37,7 +39,6 @@
 #include "harness/report/table.h"
 #include "harness/store/merge.h"
 #include "harness/store/store.h"
-#include "harness/train/evaluation.h"
 #include "harness/train/method.h"
 
 namespace swavbench {
@@ -84,11 +85,15 @@ std::string loaded_blas() {
 }
 
 std::string version_text() {
+  // A run's hash holds its method's digest: the shared training code's and its own code's.
+  std::string method_digests;
+  for (const MethodSpec* spec : method_specs())
+    method_digests += fmt::format(" {} {}", spec->name, method_code_digest(spec->name));
   std::string text = fmt::format(
-      "swavbench {} (git {})\ntraining code digest: {}\nLibTorch {}\nCUDA available: {}{}\nBLAS: "
-      "{}\nintra-op threads: {}\n",
-      swavbench_version(), swavbench_git_sha(), training_code_digest(), TORCH_VERSION,
-      torch::cuda::is_available() ? "yes" : "no",
+      "swavbench {} (git {})\ntraining code digests: shared {}; by method:{}\nLibTorch {}\nCUDA "
+      "available: {}{}\nBLAS: {}\nintra-op threads: {}\n",
+      swavbench_version(), swavbench_git_sha(), shared_training_code_digest(), method_digests,
+      TORCH_VERSION, torch::cuda::is_available() ? "yes" : "no",
       torch::cuda::is_available() ? fmt::format(" ({} devices)", torch::cuda::device_count()) : "",
       loaded_blas(), torch::get_num_threads());
   // PyTorch's wheels compute with MKL; an OpenBLAS loaded for another library (liblinear) is
@@ -325,9 +330,25 @@ int do_db_show(const std::string& db, const std::string& name) {
         "{}\n",
         e.epoch + 1, e.loss, e.lr, e.img_per_s, 100 * e.data_wait, e.peak_mem / (1 << 20),
         e.extra_json);
+  // The code digests the run's hash was made with, and each protocol's with its results: what
+  // decides whether an edit retrains the run or re-evaluates a result (README, "Reuse").
+  const nlohmann::json code = nlohmann::json::parse(r.code_json, nullptr, false);
+  if (code.is_object() && code.contains("shared") && code.contains("method")) {
+    std::cout << fmt::format("  code: shared training {}, {} {} (this build: {}, {})\n",
+                             code["shared"].get<std::string>(), r.method,
+                             code["method"].get<std::string>(), shared_training_code_digest(),
+                             method_code_digest(r.method));
+  } else {
+    std::cout << "  code: not recorded (a run from before schema 3)\n";
+  }
   std::cout << "  evals:\n";
-  for (const auto& e : store.evals(id))
-    std::cout << fmt::format("    {}.{} = {:.3f}\n", e.protocol, e.metric, e.value);
+  for (const auto& e : store.evals(id)) {
+    const nlohmann::json card = nlohmann::json::parse(e.card_json, nullptr, false);
+    const std::string digest =
+        card.is_object() ? card.value("code_digest", std::string("not recorded")) : "not recorded";
+    std::cout << fmt::format("    {}.{} = {:.3f}  (protocol code {})\n", e.protocol, e.metric,
+                             e.value, digest);
+  }
   for (const auto& a : store.alarms(id))
     std::cout << fmt::format("  ALARM {} at epoch {}: {} — {}\n", a.kind, a.epoch + 1, a.reason,
                              a.advice);

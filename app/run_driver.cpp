@@ -18,12 +18,12 @@
 #include "harness/core/method_spec.h"
 #include "harness/core/run_dir.h"
 #include "harness/core/text.h"
+#include "harness/eval/evaluation.h"
 #include "harness/experiment/evaluator.h"
 #include "harness/experiment/jobs.h"
 #include "harness/experiment/runner.h"
 #include "harness/report/claims.h"
 #include "harness/report/table.h"
-#include "harness/train/evaluation.h"
 #include "harness/train/trainer.h"
 
 namespace swavbench {

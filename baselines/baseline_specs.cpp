@@ -15,6 +15,9 @@ MethodSpec simclr_method_spec() {
   simclr.table_order = 1;
   simclr.min_crops = 2;
   simclr.defaults = {{"temperature", 0.2}};
+  // The baselines' shared files (losses, specs, registration) and SimCLR's own: MoCo's own files
+  // are left out of its digest, so editing MoCo does not retrain SimCLR (nor the reverse).
+  simclr.code = {"baselines/", "baselines/simclr.cpp"};
   return simclr;
 }
 
@@ -30,6 +33,8 @@ MethodSpec moco_method_spec() {
   moco.table_order = 2;
   moco.min_crops = 2;
   moco.defaults = {{"temperature", 0.2}, {"sync_bn", false}};
+  moco.code = {"baselines/", "baselines/moco.cpp", "baselines/shuffle_bn.cpp",
+               "baselines/shuffle_bn.h"};
   moco.validate = [](const RunConfig& c, const std::string& where) {
     SB_INPUT_CHECK(c.moco_bn_group == 0 || c.batch_size % c.moco_bn_group == 0,
                    "{}: config key 'moco_bn_group' {} must divide batch_size {} (or be 0: the "

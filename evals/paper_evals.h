@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "harness/data/dataset.h"
+#include "harness/eval/evaluation.h"
 #include "harness/models/resnet.h"
-#include "harness/train/evaluation.h"
 
 namespace swavbench {
 

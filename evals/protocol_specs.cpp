@@ -10,11 +10,19 @@ std::map<std::string, OptionRange> linear_probe_ranges() {
           {"seed", {0, true}},         {"crop", {0, true}}};
 }
 
+// What a protocol's results depend on (ProtocolSpec::code): what the protocols share (this
+// folder's other files, harness/eval's feature cache and option merge) and its own files.
+std::vector<std::string> protocol_code(std::vector<std::string> own) {
+  own.insert(own.begin(), {"evals/", "harness/eval/"});
+  return own;
+}
+
 }  // namespace
 
 ProtocolSpec knn_protocol_spec() {
   ProtocolSpec p;
   p.name = "knn";
+  p.code = protocol_code({"evals/knn.cpp"});
   p.frozen_features = true;
   p.display_name = "kNN";
   p.doc = "weighted kNN on frozen L2-normalised features (cosine, exp(sim/T) votes)";
@@ -33,6 +41,7 @@ ProtocolSpec knn_protocol_spec() {
 ProtocolSpec linear_fast_protocol_spec() {
   ProtocolSpec p;
   p.name = "linear_fast";
+  p.code = protocol_code({"evals/linear_fast.cpp"});
   p.frozen_features = true;
   p.display_name = "linear probe (fast)";
   p.doc = "linear probe on cached frozen features (standardised; Adam); not the paper's protocol";
@@ -48,6 +57,7 @@ ProtocolSpec linear_fast_protocol_spec() {
 ProtocolSpec lowshot_protocol_spec() {
   ProtocolSpec p;
   p.name = "lowshot";
+  p.code = protocol_code({"evals/lowshot.cpp"});
   p.frozen_features = true;
   p.display_name = "low-shot linear";
   p.doc =
@@ -74,6 +84,7 @@ ProtocolSpec lowshot_protocol_spec() {
 ProtocolSpec linear_protocol_spec() {
   ProtocolSpec p;
   p.name = "linear";
+  p.code = protocol_code({"evals/linear.cpp"});
   p.display_name = "linear evaluation";
   p.doc =
       "the paper's linear evaluation: frozen backbone, Linear(d, classes) trained with SGD on "
@@ -89,6 +100,7 @@ ProtocolSpec linear_protocol_spec() {
 ProtocolSpec semisup_protocol_spec() {
   ProtocolSpec p;
   p.name = "semisup";
+  p.code = protocol_code({"evals/semisup.cpp"});
   p.display_name = "semi-supervised fine-tuning";
   p.doc =
       "the paper's semi-supervised evaluation: fine-tune the whole network (a copy) plus a "
@@ -114,6 +126,8 @@ ProtocolSpec semisup_protocol_spec() {
 ProtocolSpec voc07_svm_protocol_spec() {
   ProtocolSpec p;
   p.name = "voc07_svm";
+  p.code = protocol_code(
+      {"evals/voc07_svm.cpp", "evals/voc_protocols.h", "evals/voc_map.cpp", "evals/voc_map.h"});
   p.display_name = "VOC07 linear SVM";
   p.doc =
       "VOC07 classification: linear SVMs (LIBLINEAR) on frozen L2-normalised features, cost "
@@ -137,6 +151,8 @@ ProtocolSpec voc07_svm_protocol_spec() {
 ProtocolSpec voc_det_protocol_spec() {
   ProtocolSpec p;
   p.name = "voc_det";
+  p.code = protocol_code(
+      {"evals/voc_det.cpp", "evals/voc_protocols.h", "evals/voc_map.cpp", "evals/voc_map.h"});
   p.display_name = "VOC07 detection";
   p.doc = "VOC07 detection: CenterNet-style detector fine-tuned from the backbone, devkit AP50";
   // image_size 96 suits the Fashion-VOC scenes; real VOC2007 wants a few hundred pixels.

@@ -6,7 +6,7 @@
 
 #include <vector>
 
-#include "harness/train/protocol_options.h"
+#include "harness/eval/protocol_options.h"
 
 namespace swavbench {
 

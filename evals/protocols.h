@@ -4,7 +4,7 @@
 
 #include <torch/torch.h>
 
-#include "harness/train/evaluation.h"
+#include "harness/eval/evaluation.h"
 
 namespace swavbench {
 

@@ -25,7 +25,7 @@
 #include "harness/data/loader.h"
 #include "harness/data/multicrop.h"
 #include "harness/data/sources.h"
-#include "harness/train/divergence.h"
+#include "harness/eval/divergence.h"
 #include "harness/train/optim.h"
 
 namespace swavbench {

@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "harness/data/voc.h"
+#include "harness/eval/evaluation.h"
 #include "harness/models/resnet.h"
-#include "harness/train/evaluation.h"
 
 namespace swavbench {
 

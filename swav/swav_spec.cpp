@@ -13,6 +13,7 @@ MethodSpec swav_method_spec() {
   spec.is_default = true;  // the paper's method: what a config without `method` trains
   spec.min_crops = 2;
   spec.has_prototypes = true;
+  spec.code = {"swav/"};  // with the shared training code, what a SwAV run's hash covers
   // Codes q are computed on the crops_for_assign views only (the large crops in the paper).
   spec.validate = [](const RunConfig& c, const std::string& where) {
     const int64_t n = c.total_crops();

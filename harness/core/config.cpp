@@ -333,7 +333,7 @@ json RunConfig::to_json() const {
   return out;
 }
 
-std::string RunConfig::hash() const { return hash_with_code_digest(training_code_digest()); }
+std::string RunConfig::hash() const { return hash_with_code_digest(method_code_digest(method)); }
 
 std::string RunConfig::hash_with_code_digest(const std::string& code_digest) const {
   nlohmann::json identity = to_json();

@@ -3,7 +3,7 @@
 //
 // Resolution order: built-in defaults <- the method's defaults <- the script's table <- --set.
 // Unknown keys are errors that name the key and the closest valid key. The resolved config,
-// serialised as canonical JSON (sorted keys) plus the training code digest, hashes to the run's id.
+// serialised as canonical JSON (sorted keys) plus its method's code digest, hashes to the run's id.
 #pragma once
 
 #include <cstdint>
@@ -108,10 +108,11 @@ struct RunConfig {
   int knn_every = 1;  // kNN monitor every N epochs (0 = off), logged in epoch rows
 
   nlohmann::json to_json() const;
-  // Hash of the canonical JSON and the training code digest (hex sha256, first 16 chars),
-  // without the keys that cannot change what is learned (kNonIdentityKeys). The digest is
-  // computed at build time over the sources that can change a run's numbers
-  // (harness/core/provenance.h), so a run cached by an older build of them is not reused.
+  // Hash of the canonical JSON and its method's code digest (hex sha256, first 16 chars),
+  // without the keys that cannot change what is learned (kNonIdentityKeys). The digest covers
+  // the shared training code and the method's own (method_code_digest, core/method_spec.h), as
+  // built, so a run cached by an older build of that code is not reused, and an edit to another
+  // method's code leaves it cached.
   std::string hash() const;
   std::string hash_with_code_digest(const std::string& code_digest) const;
   int64_t total_crops() const;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "harness/core/check.h"
 #include "harness/core/text.h"
@@ -61,6 +62,24 @@ std::vector<const MethodSpec*> method_specs() {
     return a->table_order < b->table_order;
   });
   return specs;
+}
+
+std::string method_code_digest(const std::string& name, const std::string& shared_digest,
+                               const std::vector<CodeFileDigest>& files) {
+  const MethodSpec* spec = find_method_spec(name);
+  if (spec == nullptr) return combined_code_digest(name, shared_digest, files, {}, {});
+  std::set<std::string> claimed_elsewhere;
+  for (const auto& [other, other_spec] : spec_registry()) {
+    if (other == name) continue;
+    for (const std::string& entry : other_spec.code)
+      if (!entry.empty() && entry.back() != '/') claimed_elsewhere.insert(entry);
+  }
+  return combined_code_digest("method '" + name + "'", shared_digest, files, spec->code,
+                              claimed_elsewhere);
+}
+
+std::string method_code_digest(const std::string& name) {
+  return method_code_digest(name, shared_training_code_digest(), code_file_digests());
 }
 
 std::string method_display_name(const std::string& name) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "harness/core/config.h"
+#include "harness/core/provenance.h"
 
 namespace swavbench {
 
@@ -38,6 +39,11 @@ struct MethodSpec {
   // flattened) instead of a network's: only protocols on frozen features (kNN, the fast linear
   // probe, low-shot) can score it.
   bool pixel_features = false;
+  // The code its numbers depend on beyond the shared training code (core, data, models, train,
+  // dist): rooms ("swav/": every source under it) and files ("baselines/moco.cpp"). A file named
+  // here is this method's alone: other methods with the room leave it out, so editing MoCo does
+  // not retrain SimCLR. Empty for the controls, whose code is shared. See method_code_digest.
+  std::vector<std::string> code;
 };
 
 // Registering a name again replaces its spec (registration functions may run more than once). A
@@ -53,6 +59,15 @@ const MethodSpec& method_spec(const std::string& name, const std::string& where)
 
 // Every registered spec, in table order.
 std::vector<const MethodSpec*> method_specs();
+
+// The code digest in a run's hash (RunConfig::hash): the shared training code's digest and the
+// files `name`'s spec selects (MethodSpec::code), with the files other registered methods claim
+// by name left out of its rooms. Only the shared digest for a method no spec registers (such a
+// run cannot train). combined_code_digest (core/provenance.h) says how the digest is made.
+std::string method_code_digest(const std::string& name);
+// The same over a given shared digest and file list (what a test builds from another tree).
+std::string method_code_digest(const std::string& name, const std::string& shared_digest,
+                               const std::vector<CodeFileDigest>& files);
 
 // How tables name a method: its display name, or the config name itself when it is not
 // registered (a database written by a build with more methods).

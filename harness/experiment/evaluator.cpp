@@ -52,9 +52,14 @@ json Evaluator::evaluate(const RunRow& run, const std::map<std::string, json>& p
   std::unique_ptr<FeatureCache> features;
   for (const auto& [name, options] : protocols) {
     const EvalProtocol& protocol = find_eval(protocol_of(name), where);
-    // Stored results measured with identical options are the same measurement.
+    // Stored results measured with identical options by the same protocol code are the same
+    // measurement; a result from other code (or from a build that did not record it) is
+    // measured again, and the run is not retrained.
+    const std::string code_digest = protocol_code_digest(protocol.name);
     const std::vector<EvalRow> stored = store_.evals_for(run.id, name);
-    if (!stored.empty() && json::parse(stored[0].card_json).value("options", json()) == options) {
+    const json stored_card = stored.empty() ? json() : json::parse(stored[0].card_json);
+    if (!stored.empty() && stored_card.value("options", json()) == options &&
+        stored_card.value("code_digest", "") == code_digest) {
       for (const auto& e : stored) {
         if (e.metric == kDivergedMetric)
           results[name][e.metric] = json::parse(e.card_json).value(kDivergedMetric, "diverged");
@@ -81,6 +86,7 @@ json Evaluator::evaluate(const RunRow& run, const std::map<std::string, json>& p
     result.card["options"] = options;
     result.card["seconds"] = seconds;
     result.card["git_sha"] = swavbench_git_sha();
+    result.card["code_digest"] = code_digest;
     std::vector<EvalRow> rows;
     for (const auto& [metric, value] : result.metrics) {
       rows.push_back({run.id, name, metric, value, result.card.dump(), ""});

@@ -7,7 +7,7 @@
 // EvalObserver (the CLI prints it; tests record it).
 //
 // Not here: parsing the script's protocol list (the Lua driver) and the protocols themselves
-// (evals/, registered by name: harness/train/evaluation.h).
+// (evals/, registered by name: harness/eval/evaluation.h).
 #pragma once
 
 #include <functional>
@@ -16,8 +16,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "harness/eval/evaluation.h"
 #include "harness/store/store.h"
-#include "harness/train/evaluation.h"
 
 namespace swavbench {
 

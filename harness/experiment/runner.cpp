@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "harness/core/check.h"
+#include "harness/core/method_spec.h"
 #include "harness/core/provenance.h"
 #include "harness/core/run_dir.h"
 #include "harness/core/text.h"
@@ -31,6 +32,9 @@ RunRow new_run_row(const PretrainRequest& request) {
   row.method = config.method;
   row.status = kStatusRunning;
   row.git_sha = swavbench_git_sha();
+  row.code_json = nlohmann::json{{"shared", shared_training_code_digest()},
+                                 {"method", method_code_digest(config.method)}}
+                      .dump();
   row.torch_version = TORCH_VERSION;
   row.device = config.device == "cuda" && torch::cuda::is_available()
                    ? fmt::format("cuda x{}", torch::cuda::device_count())

@@ -131,13 +131,16 @@ constexpr MigrationStep kMigrationSteps[] = {
           SELECT id, 'prototypes' FROM runs
           WHERE suite = 'ablation_prototypes.lua'
              OR suite LIKE '%/ablation^_prototypes.lua' ESCAPE '^')sql"},
+    // The code digests a run's hash was made with (shared training code, its method's code).
+    {2, "ALTER TABLE runs ADD COLUMN code_json TEXT NOT NULL DEFAULT '{}'"},
 };
 static_assert(kMigrationSteps[std::size(kMigrationSteps) - 1].from_version == kSchemaVersion - 1,
               "kSchemaVersion must match the last migration step");
 
 constexpr const char* kRunColumns =
     "SELECT id, hash, config_json, method, status, reason, started, finished, git_sha, "
-    "torch_version, device, world_size, per_device_batch, host, pid, label, suite FROM runs ";
+    "torch_version, device, world_size, per_device_batch, host, pid, label, suite, code_json "
+    "FROM runs ";
 
 // SQLITE_BUSY / SQLITE_LOCKED, kept apart so write transactions can retry it. Still an Error,
 // so when a read hits it, it reports like any other failure.
@@ -389,6 +392,7 @@ RunRow read_run(Statement& query) {
   row.pid = query.int_at(14);
   row.label = query.text_at(15);
   row.suite = query.text_at(16);
+  row.code_json = query.text_at(17);
   return row;
 }
 
@@ -407,7 +411,7 @@ std::vector<EvalRow> read_evals(Statement& query) {
   return rows;
 }
 
-// Every runs column but id and hash, as parameters ?2 to ?16 (insert_run, overwrite_run).
+// Every runs column but id and hash, as parameters ?2 to ?17 (insert_run, overwrite_run).
 Statement& bind_run_columns(Statement& statement, const RunRow& row) {
   return statement.bind(2, row.config_json)
       .bind(3, row.method)
@@ -423,7 +427,8 @@ Statement& bind_run_columns(Statement& statement, const RunRow& row) {
       .bind(13, row.host)
       .bind(14, row.pid)
       .bind(15, row.label)
-      .bind(16, row.suite);
+      .bind(16, row.suite)
+      .bind(17, row.code_json);
 }
 
 std::string or_now(const std::string& timestamp) {
@@ -636,8 +641,8 @@ int64_t Store::insert_run(RunRow& row) {
         db_, path_,
         "INSERT INTO runs(hash, config_json, method, status, reason, started, "
         "finished, git_sha, torch_version, device, world_size, per_device_batch, "
-        "host, pid, label, suite) "
-        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)");
+        "host, pid, label, suite, code_json) "
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)");
     bind_run_columns(insert.bind(1, row.hash), row).run();
     id = sqlite3_last_insert_rowid(db_);
   });
@@ -730,7 +735,7 @@ void Store::overwrite_run(int64_t run_id, const RunRow& row) {
                      "UPDATE runs SET config_json = ?2, method = ?3, status = ?4, reason = ?5, "
                      "started = ?6, finished = ?7, git_sha = ?8, torch_version = ?9, "
                      "device = ?10, world_size = ?11, per_device_batch = ?12, host = ?13, "
-                     "pid = ?14, label = ?15, suite = ?16 WHERE id = ?1");
+                     "pid = ?14, label = ?15, suite = ?16, code_json = ?17 WHERE id = ?1");
     bind_run_columns(update.bind(1, run_id), row).run();
     SB_CHECK(sqlite3_changes(db_) == 1, "{}: no run with id {}", path_, run_id);
   });

@@ -8,7 +8,8 @@
 // Schema (version kSchemaVersion, forward migrations in store.cpp):
 //   meta(key PRIMARY KEY, value)                       -- 'schema_version'
 //   runs(id, hash UNIQUE, config_json, method, status, reason, started, finished, git_sha,
-//        torch_version, device, world_size, per_device_batch, host, pid, label, suite)
+//        torch_version, device, world_size, per_device_batch, host, pid, label, suite,
+//        code_json)
 //   epochs(run_id, epoch, loss, lr, img_per_s, data_wait, peak_mem, extra_json,
 //          UNIQUE(run_id, epoch))
 //   evals(id, run_id, protocol, metric, value, card_json, created)
@@ -27,7 +28,7 @@ struct sqlite3;
 
 namespace swavbench {
 
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // Run status values, as stored.
 inline constexpr const char* kStatusRunning = "running";
@@ -49,6 +50,9 @@ struct RunRow {
   int64_t pid = 0;
   std::string label;  // free text from the script (not part of the hash)
   std::string suite;  // the Lua file that asked for the run
+  // The code digests its hash was made with: {"shared": ..., "method": ...} (RunConfig::hash);
+  // "{}" for a run recorded before schema 3.
+  std::string code_json = "{}";
 };
 
 struct EpochRow {

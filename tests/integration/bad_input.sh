@@ -166,11 +166,11 @@ expect_in "$OUT" "is a SQLite database but not a swavbench database"
 expect_exit 2 "$SWAVBENCH" db --db "$WORK/foreign.sqlite" runs
 cmp "$WORK/foreign.sqlite" "$WORK/foreign.before" || fail "a refused foreign database was modified"
 # Another program's database with a `meta` table of its own, even one that says
-# schema_version 2: refused by its tables before anything is written, byte for byte unchanged.
-sqlite3 "$WORK/meta.sqlite" "create table meta(key text primary key, value); insert into meta values('schema_version', '2'); create table notes(id integer primary key, body text); insert into notes(body) values('keep me');"
+# schema_version 3 (this build's): refused by its tables before anything is written, byte for byte unchanged.
+sqlite3 "$WORK/meta.sqlite" "create table meta(key text primary key, value); insert into meta values('schema_version', '3'); create table notes(id integer primary key, body text); insert into notes(body) values('keep me');"
 cp "$WORK/meta.sqlite" "$WORK/meta.before"
 expect_exit 2 "$SWAVBENCH" run b64.lua --db "$WORK/meta.sqlite"
-expect_in "$OUT" "meta.sqlite is a SQLite database but not a swavbench database: its meta table says schema version 2, but it has a table 'notes', which swavbench never creates; no table 'alarms'"
+expect_in "$OUT" "meta.sqlite is a SQLite database but not a swavbench database: its meta table says schema version 3, but it has a table 'notes', which swavbench never creates; no table 'alarms'"
 expect_in "$OUT" "; no table 'runs'; refusing to use it"
 expect_exit 2 "$SWAVBENCH" db --db "$WORK/meta.sqlite" runs
 expect_in "$OUT" "not a swavbench database"

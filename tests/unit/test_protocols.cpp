@@ -26,8 +26,8 @@
 #include "harness/core/text.h"
 #include "harness/data/dataset.h"
 #include "harness/dist/collective.h"
-#include "harness/train/divergence.h"
-#include "harness/train/evaluation.h"
+#include "harness/eval/divergence.h"
+#include "harness/eval/evaluation.h"
 #include "harness/train/method.h"
 
 namespace swavbench {

@@ -487,6 +487,45 @@ TEST_F(EvaluatorTest, ResultsAreStoredWithTheirOptionsAndReusedWhenTheOptionsMat
                                       "measured counted #1"}));
 }
 
+// A result records the digest of its protocol's code; one measured by other code (or by a build
+// that did not record it) is measured again, and the run is not retrained (only loaded).
+TEST_F(EvaluatorTest, AResultMeasuredByOtherProtocolCodeIsMeasuredAgain) {
+  evaluate({{"counted", {{"x", 2}}}});
+  ASSERT_EQ(counted_runs, 1);
+  std::vector<EvalRow> rows = store_.evals_for(run_.id, "counted");
+  ASSERT_EQ(rows.size(), 1u);
+  const std::string digest = protocol_code_digest("counted");
+  EXPECT_EQ(nlohmann::json::parse(rows[0].card_json)["code_digest"], digest);
+
+  // Rewrite the stored card as another build of the protocol would have left it.
+  auto restore = [&](const nlohmann::json& card, double value) {
+    EvalRow row = rows[0];
+    row.card_json = card.dump();
+    row.value = value;
+    store_.replace_evals(run_.id, "counted", {row});
+  };
+  nlohmann::json card = nlohmann::json::parse(rows[0].card_json);
+  card["code_digest"] = "0000000000000000";
+  restore(card, 99.0);
+  const int runs_before = static_cast<int>(store_.runs().size());
+  EXPECT_EQ(evaluate({{"counted", {{"x", 2}}}})["counted"]["value"], 20.0);
+  EXPECT_EQ(counted_runs, 2);
+  EXPECT_EQ(static_cast<int>(store_.runs().size()), runs_before);
+  rows = store_.evals_for(run_.id, "counted");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].value, 20.0);
+  EXPECT_EQ(nlohmann::json::parse(rows[0].card_json)["code_digest"], digest);
+
+  // A card without a digest (a database from before they were recorded) is measured again too.
+  card.erase("code_digest");
+  restore(card, 99.0);
+  EXPECT_EQ(evaluate({{"counted", {{"x", 2}}}})["counted"]["value"], 20.0);
+  EXPECT_EQ(counted_runs, 3);
+  // And then reused.
+  EXPECT_EQ(evaluate({{"counted", {{"x", 2}}}})["counted"]["value"], 20.0);
+  EXPECT_EQ(counted_runs, 3);
+}
+
 TEST_F(EvaluatorTest, ADivergedProtocolIsOneDivergedRowWithItsReasonNotANumber) {
   const nlohmann::json results = evaluate({{"diverging", nlohmann::json::object()}});
   EXPECT_EQ(results["diverging"],

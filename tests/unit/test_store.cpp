@@ -304,6 +304,7 @@ TEST_F(StoreTest, MigrationFromVersion1TagsTheAblationSuitesRuns) {
   {
     RawDb raw(path);  // back to the version-1 schema
     raw.exec("DROP TABLE run_tags");
+    raw.exec("ALTER TABLE runs DROP COLUMN code_json");
     raw.exec("UPDATE meta SET value = 1 WHERE key = 'schema_version'");
   }
   Store migrated(path);
@@ -314,6 +315,37 @@ TEST_F(StoreTest, MigrationFromVersion1TagsTheAblationSuitesRuns) {
   EXPECT_TRUE(migrated.tags(ids[3]).empty());  // another file whose name merely ends alike
   EXPECT_TRUE(migrated.tags(ids[4]).empty());
   ASSERT_TRUE(migrated.run_by_hash("suite/smoke.lua").has_value());  // nothing else touched
+}
+
+// Schema 3 records the code digests a run's hash was made with; a version-2 database's runs keep
+// every column and read "{}" (not recorded), and a run written after the migration keeps its own.
+TEST_F(StoreTest, MigrationFromVersion2KeepsTheRunsAndRecordsNoDigestsForThem) {
+  const std::string path = db_path();
+  int64_t old_id = 0;
+  {
+    Store store(path);
+    RunRow run = make_run("old");
+    run.label = "recorded by schema 2";
+    old_id = store.insert_run(run);
+  }
+  {
+    RawDb raw(path);
+    raw.exec("ALTER TABLE runs DROP COLUMN code_json");
+    raw.exec("UPDATE meta SET value = 2 WHERE key = 'schema_version'");
+  }
+  Store migrated(path);
+  EXPECT_EQ(migrated.schema_version(), kSchemaVersion);
+  const std::optional<RunRow> old = migrated.run_by_id(old_id);
+  ASSERT_TRUE(old.has_value());
+  EXPECT_EQ(old->label, "recorded by schema 2");
+  EXPECT_EQ(old->code_json, "{}");
+  RunRow fresh = make_run("new");
+  fresh.code_json = R"({"method":"0123456789abcdef","shared":"fedcba9876543210"})";
+  const int64_t id = migrated.insert_run(fresh);
+  EXPECT_EQ(migrated.run_by_id(id)->code_json, fresh.code_json);
+  fresh.code_json = R"({"method":"1111111111111111","shared":"fedcba9876543210"})";
+  migrated.overwrite_run(id, fresh);
+  EXPECT_EQ(migrated.run_by_id(id)->code_json, fresh.code_json);
 }
 
 TEST_F(StoreTest, NonDatabaseFileIsAnInputErrorNamingThePathAndIsLeftUntouched) {

@@ -14,8 +14,8 @@
 
 #include "harness/core/config.h"
 #include "harness/data/dataset.h"
+#include "harness/eval/protocol_options.h"
 #include "harness/train/method.h"
-#include "harness/train/protocol_options.h"
 
 namespace swavbench {
 
@@ -81,7 +81,7 @@ struct EvalContext {
 struct EvalResult {
   std::vector<std::pair<std::string, double>> metrics;  // metric name -> value
   nlohmann::json card;                                  // the protocol card
-  // Non-empty: the protocol's training diverged, and why (harness/train/divergence.h). Then
+  // Non-empty: the protocol's training diverged, and why (harness/eval/divergence.h). Then
   // `metrics` is empty: the driver records the protocol as diverged (metric "diverged", the
   // reason in the card), and tables print "diverged" instead of a number.
   std::string diverged;
@@ -96,7 +96,7 @@ struct EvalResult {
   }
 };
 
-// A protocol: its spec (name, doc, options; harness/train/protocol_options.h) and its code.
+// A protocol: its spec (name, doc, options; harness/eval/protocol_options.h) and its code.
 struct EvalProtocol : ProtocolSpec {
   explicit EvalProtocol(ProtocolSpec spec = {}) : ProtocolSpec(std::move(spec)) {}
   std::function<EvalResult(EvalContext&)> run;

@@ -1,10 +1,11 @@
-#include "harness/train/protocol_options.h"
+#include "harness/eval/protocol_options.h"
 
 #include <fmt/format.h>
 
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <set>
 #include <vector>
 
 #include "harness/core/check.h"
@@ -152,6 +153,23 @@ std::vector<const ProtocolSpec*> protocol_specs() {
   std::vector<const ProtocolSpec*> out;
   for (const auto& [name, spec] : spec_registry()) out.push_back(&spec);
   return out;
+}
+
+std::string protocol_code_digest(const std::string& name,
+                                 const std::vector<CodeFileDigest>& files) {
+  const ProtocolSpec* spec = find_protocol_spec(name);
+  SB_CHECK(spec != nullptr, "no protocol '{}' is registered", name);
+  std::set<std::string> claimed_elsewhere;
+  for (const auto& [other, other_spec] : spec_registry()) {
+    if (other == name) continue;
+    for (const std::string& entry : other_spec.code)
+      if (!entry.empty() && entry.back() != '/') claimed_elsewhere.insert(entry);
+  }
+  return combined_code_digest("protocol '" + name + "'", "", files, spec->code, claimed_elsewhere);
+}
+
+std::string protocol_code_digest(const std::string& name) {
+  return protocol_code_digest(name, code_file_digests());
 }
 
 std::string option_range_text(const ProtocolSpec& spec, const std::string& key) {

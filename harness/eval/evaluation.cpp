@@ -1,4 +1,4 @@
-#include "harness/train/evaluation.h"
+#include "harness/eval/evaluation.h"
 
 #include <torch/torch.h>
 

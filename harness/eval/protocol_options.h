@@ -3,7 +3,7 @@
 // option's type, and the valid range of numeric ones); the registry of specs; and the one
 // function that merges a script's options into the defaults with every check. Each protocol's
 // spec is written once, in evals/protocol_specs.cpp, and registered with its code by
-// register_eval (harness/train/evaluation.h). Torch-free, so that bench.eval's options are
+// register_eval (harness/eval/evaluation.h). Torch-free, so that bench.eval's options are
 // checked, listed (`swavbench run --list-keys`) and fuzzed without LibTorch.
 #pragma once
 
@@ -12,6 +12,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "harness/core/provenance.h"
 
 namespace swavbench {
 
@@ -36,6 +38,11 @@ struct ProtocolSpec {
   // It scores cached frozen features only (FeatureCache), never runs the network itself: so it
   // can score the raw-pixel control (MethodSpec::pixel_features).
   bool frozen_features = false;
+  // The code its numbers depend on beyond the trained run (whose hash covers the training code):
+  // rooms ("evals/", "harness/eval/": every source under them) and its own files
+  // ("evals/knn.cpp"), which other protocols' rooms leave out. Each stored result records the
+  // digest (protocol_code_digest); a result measured by other code is measured again.
+  std::vector<std::string> code;
 };
 
 // A list option's values: the list itself, or a single value as a list of one (the schema
@@ -51,6 +58,11 @@ void register_protocol_spec(ProtocolSpec spec);
 const ProtocolSpec* find_protocol_spec(const std::string& name);
 // Every registered spec, by name.
 std::vector<const ProtocolSpec*> protocol_specs();
+// 16 hex chars over the files `name`'s spec selects (ProtocolSpec::code), with the files other
+// registered protocols name as their own left out of its rooms (combined_code_digest,
+// core/provenance.h). The second form takes the file list (what a test builds from another tree).
+std::string protocol_code_digest(const std::string& name);
+std::string protocol_code_digest(const std::string& name, const std::vector<CodeFileDigest>& files);
 // How an option's valid values read: ">= 1", "> 0", "in [0, 1]"; "" for a key without a range.
 std::string option_range_text(const ProtocolSpec& spec, const std::string& key);
 

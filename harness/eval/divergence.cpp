@@ -1,4 +1,4 @@
-#include "harness/train/divergence.h"
+#include "harness/eval/divergence.h"
 
 #include <fmt/format.h>
 
