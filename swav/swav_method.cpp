@@ -42,7 +42,8 @@ class Swav final : public Method {
       : config_(ctx.config),
         collective_(ctx.collective),
         device_(ctx.device),
-        model_(ctx.config, ctx.in_channels) {
+        model_(ctx.config, ctx.in_channels),
+        freeze_iterations_(prototype_freeze_iterations(ctx.config, ctx.iterations_per_epoch)) {
     model_->to(ctx.device);
     options_.crops_for_assign = config_.crops_for_assign;
     options_.temperature = config_.temperature;
@@ -93,7 +94,7 @@ class Swav final : public Method {
   void after_backward(int64_t iteration) override {
     // The authors drop the prototypes' gradient for the first iterations: an early, still
     // random assignment would otherwise drag the prototypes towards a degenerate solution.
-    if (config_.freeze_prototypes || iteration < config_.freeze_prototypes_iters)
+    if (config_.freeze_prototypes || iteration < freeze_iterations_)
       model_->prototypes->weight.mutable_grad() = torch::Tensor();
   }
 
@@ -137,6 +138,8 @@ class Swav final : public Method {
   torch::Device device_;
   SwavModel model_;
   SwavLossOptions options_;
+  // freeze_prototypes_iters, or freeze_prototypes_epochs in this run's iterations.
+  const int64_t freeze_iterations_;
   std::unique_ptr<FeatureQueue> queue_;
 };
 

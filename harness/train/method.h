@@ -61,6 +61,10 @@ struct MethodContext {
   int64_t in_channels;
   torch::Device device;
   Collective& collective;
+  // Full global batches per epoch (the loader drops the last partial one): what a method's
+  // epoch-based settings become in iterations (SwAV's prototype freezing). 0 where the method is
+  // built to be loaded and evaluated, not trained.
+  int64_t iterations_per_epoch = 0;
 };
 
 // The dtype of a run's parameters and training arithmetic: float64 for precision = fp64 (the

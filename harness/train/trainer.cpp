@@ -96,7 +96,9 @@ std::unique_ptr<Method> build_method(const RunConfig& config, const Dataset& dat
   torch::manual_seed(static_cast<uint64_t>(config.seed));
   ImageU8 shape = data.fixed_shape();
   if (shape.channels == 0) shape = data.image(0);
-  MethodContext ctx{config, data.num_classes(), shape.channels, device, collective};
+  MethodContext ctx{config,         data.num_classes(),
+                    shape.channels, device,
+                    collective,     data.size() / std::max<int64_t>(1, config.batch_size)};
   std::unique_ptr<Method> method = make_method(config.method, ctx);
   if (training_dtype(config) != torch::kFloat32) method->module().to(training_dtype(config));
   return method;
@@ -191,12 +193,7 @@ RunStart start_run(const RunConfig& config, Collective& collective) {
   torch::Device device = resolve_device(config.device);
   auto full = open_dataset(config.dataset, config.data_path, "train", config.load_size);
   auto data = balanced_subset_of(full, config.subset, static_cast<uint64_t>(config.seed));
-  // The method sees its prototype freezing as an iteration count: one epoch is the loader's
-  // full global batches (drop_last).
-  RunConfig effective = config;
-  effective.freeze_prototypes_iters = static_cast<int>(
-      prototype_freeze_iterations(config, data->size() / std::max(1, config.batch_size)));
-  std::unique_ptr<Method> method = build_method(effective, *data, device, collective);
+  std::unique_ptr<Method> method = build_method(config, *data, device, collective);
   if (collective.world_size() > 1) {
     // DistributedDataParallel's start: every rank from rank 0's weights. With sync_bn, BatchNorm
     // normalises with the global batch's statistics (the paper's SyncBatchNorm).
